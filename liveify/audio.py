@@ -1,0 +1,211 @@
+"""Reading, validating and atomically writing audio files, in blocks so hour-long tracks stream.
+
+Every failure is an AudioFileError whose one-line message names the file and the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liveify.errors import AudioFileError, ParameterError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+MIN_SAMPLE_RATE_HZ = 8000
+MAX_CHANNELS = 2
+#: Output encodings by bit depth: 16- and 24-bit integer PCM, or 32-bit float.
+SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+OUTPUT_FORMATS = ("wav", "flac")
+DEFAULT_BLOCK_FRAMES = 1 << 17
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header."""
+
+    path: Path
+    sample_rate: float
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Open `path`, check it is usable audio (Liveify's limits) and return its AudioInfo."""
+    import soundfile
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(f"{path}: empty file (0 bytes)")
+    try:
+        header = soundfile.info(str(path))
+    except Exception as error:  # libsndfile raises LibsndfileError/RuntimeError with codec detail
+        raise AudioFileError(f"{path}: not readable as audio ({_first_line(error)})") from None
+    # libsndfile counts the frames actually present; its header log says "(should be N)" when
+    # the data chunk is shorter than the header promises.
+    if "(should be" in header.extra_info.split("data :")[-1].splitlines()[0]:
+        raise AudioFileError(
+            f"{path}: truncated (the header promises more audio than the file holds)"
+        )
+    info = AudioInfo(path, float(header.samplerate), header.channels, header.frames)
+    if info.frames <= 0:
+        raise AudioFileError(f"{path}: contains no audio (0 frames)")
+    if info.channels < 1:
+        raise AudioFileError(f"{path}: has no audio channels")
+    if info.channels > MAX_CHANNELS:
+        raise AudioFileError(
+            f"{path}: has {info.channels} channels; Liveify renders mono or stereo, "
+            "so downmix it to stereo first (e.g. ffmpeg -i in.wav -ac 2 out.wav)"
+        )
+    if info.sample_rate < MIN_SAMPLE_RATE_HZ:
+        raise AudioFileError(
+            f"{path}: sample rate {info.sample_rate:g} Hz is below {MIN_SAMPLE_RATE_HZ} Hz"
+        )
+    return info
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def read_blocks(
+    path: str | os.PathLike,
+    *,
+    sample_rate: float | None = None,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+) -> Iterator[np.ndarray]:
+    """Yield float32 (channels, frames) blocks of `path`, resampled to `sample_rate` if given.
+
+    Resampling streams through soxr (high quality), so memory stays at one block. NaN or infinite
+    samples raise AudioFileError naming the file and the time they occur at.
+    """
+    import soundfile
+
+    info = probe(path)
+    resampler = None
+    if sample_rate is not None and sample_rate != info.sample_rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(
+            info.sample_rate, float(sample_rate), info.channels, dtype="float32", quality="HQ"
+        )
+    position_frames = 0
+    yielded_frames = 0
+    try:
+        with soundfile.SoundFile(str(path)) as audio_file:
+            while True:
+                block = audio_file.read(block_frames, dtype="float32", always_2d=True)
+                last = block.shape[0] < block_frames
+                if not np.isfinite(block).all():
+                    bad_frame = position_frames + int(np.argmax(~np.isfinite(block).all(axis=1)))
+                    raise AudioFileError(
+                        f"{path}: contains NaN or infinite samples (first at "
+                        f"{bad_frame / info.sample_rate:.2f} s)"
+                    )
+                position_frames += block.shape[0]
+                if resampler is not None:
+                    block = resampler.resample_chunk(block, last=last)
+                if block.shape[0]:
+                    yielded_frames += block.shape[0]
+                    yield np.ascontiguousarray(block.T)
+                if last:
+                    break
+    except AudioFileError:
+        raise
+    except Exception as error:
+        raise AudioFileError(
+            f"{path}: read failed after {position_frames} frames ({_first_line(error)}); "
+            "the file may be truncated or corrupt"
+        ) from None
+    if yielded_frames == 0:
+        raise AudioFileError(f"{path}: contains no audio (0 frames decoded)")
+
+
+def read_audio(
+    path: str | os.PathLike, *, sample_rate: float | None = None
+) -> tuple[np.ndarray, float]:
+    """Read a whole file as float32 (channels, frames); returns the audio and its sample rate."""
+    rate = float(sample_rate) if sample_rate is not None else probe(path).sample_rate
+    blocks = list(read_blocks(path, sample_rate=sample_rate))
+    return np.concatenate(blocks, axis=1), rate
+
+
+def to_stereo(block: np.ndarray) -> np.ndarray:
+    """Mono blocks become two identical channels; stereo passes through."""
+    if block.shape[0] == 1:
+        return np.repeat(block, 2, axis=0)
+    return block
+
+
+def subtype_for(bit_depth: str) -> str:
+    if bit_depth not in SUBTYPES:
+        raise ParameterError(f"bit depth must be one of {', '.join(SUBTYPES)}; got {bit_depth!r}")
+    return SUBTYPES[bit_depth]
+
+
+@contextlib.contextmanager
+def atomic_audio_writer(
+    path: str | os.PathLike, sample_rate: float, channels: int, *, subtype: str = "PCM_24"
+):
+    """Write audio block by block to a temporary file beside `path`, renamed into place on success.
+
+    On any error (or Ctrl-C) the temporary file is removed, so `path` is either the old file or a
+    complete new one, never a partial render.
+
+    >>> with atomic_audio_writer("out/01 Song.wav", 44100, 2) as writer:
+    ...     writer.write(block.T)  # soundfile takes (frames, channels)
+    """
+    import soundfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_format = path.suffix.lower().lstrip(".")
+    if file_format not in OUTPUT_FORMATS:
+        raise ParameterError(
+            f"output format must be one of {', '.join(OUTPUT_FORMATS)}; got {path.name}"
+        )
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial.{file_format}", dir=path.parent
+    )
+    os.close(handle)
+    try:
+        with soundfile.SoundFile(
+            temporary,
+            mode="w",
+            samplerate=round(sample_rate),
+            channels=channels,
+            subtype=subtype,
+            format=file_format.upper(),
+        ) as writer:
+            yield writer
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def write_audio(
+    path: str | os.PathLike, audio: np.ndarray, sample_rate: float, *, subtype: str = "PCM_24"
+) -> None:
+    """Write a whole (channels, frames) array atomically."""
+    with atomic_audio_writer(path, sample_rate, audio.shape[0], subtype=subtype) as writer:
+        writer.write(np.asarray(audio, dtype=np.float32).T)

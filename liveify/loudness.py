@@ -1,0 +1,133 @@
+"""Streaming loudness (ITU-R BS.1770 integrated LUFS) and true peak, measured block by block.
+
+pyloudnorm measures whole arrays; albums of hour-long tracks do not fit that, so this meter keeps
+only the K-weighting filter state and one energy value per 100 ms, using pyloudnorm's filter
+designs. True peak is the peak of the 4x oversampled signal, as BS.1770 Annex 2 prescribes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import lfilter, lfilter_zi, resample_poly
+
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+BLOCK_S = 0.4
+STEP_S = 0.1
+TRUE_PEAK_OVERSAMPLING = 4
+#: Samples of history each block carries into oversampling so block edges are filtered correctly.
+_TRUE_PEAK_CONTEXT = 64
+
+
+def db_to_gain(level_db: float) -> float:
+    return 10.0 ** (level_db / 20.0)
+
+
+def gain_to_db(gain: float) -> float:
+    return 20.0 * math.log10(max(gain, 1e-12))
+
+
+def _k_weighting_sections(sample_rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(round(sample_rate))
+    return [
+        (np.asarray(stage.b) * stage.passband_gain, np.asarray(stage.a))
+        for stage in meter._filters.values()
+    ]
+
+
+class LoudnessMeter:
+    """Integrated loudness and true peak of a signal fed block by block.
+
+    >>> meter = LoudnessMeter(44100, channels=2)
+    >>> meter.add(block)                  # (channels, samples) float32, any block sizes
+    >>> meter.integrated_lufs(), meter.true_peak_db()
+    """
+
+    def __init__(self, sample_rate: float, channels: int):
+        self.sample_rate = float(sample_rate)
+        self.channels = channels
+        self._sections = _k_weighting_sections(sample_rate)
+        self._filter_states = [
+            np.repeat(lfilter_zi(b, a)[np.newaxis, :] * 0.0, channels, axis=0)
+            for b, a in self._sections
+        ]
+        self._step_samples = round(STEP_S * sample_rate)
+        self._pending = np.zeros((channels, 0), dtype=np.float64)
+        self._step_mean_squares: list[np.ndarray] = []
+        self._true_peak = 0.0
+        self._peak_history = np.zeros((channels, 0), dtype=np.float32)
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure the next block, shaped (channels, samples)."""
+        block = np.asarray(block, dtype=np.float32)
+        weighted = block.astype(np.float64)
+        for index, (b, a) in enumerate(self._sections):
+            weighted, self._filter_states[index] = lfilter(
+                b, a, weighted, axis=1, zi=self._filter_states[index]
+            )
+        pending = np.concatenate([self._pending, weighted], axis=1)
+        whole_steps = pending.shape[1] // self._step_samples
+        if whole_steps:
+            used = whole_steps * self._step_samples
+            squares = np.square(pending[:, :used]).reshape(self.channels, whole_steps, -1)
+            # BS.1770 channel weights are 1.0 for left, right and centre: sum over channels.
+            self._step_mean_squares.append(squares.sum(axis=(0, 2)) / self._step_samples)
+            pending = pending[:, used:]
+        self._pending = pending
+        self._track_true_peak(block, final=False)
+
+    def finish(self) -> None:
+        """Account for the last samples' true peak (call once after the last `add`)."""
+        self._track_true_peak(np.zeros((self.channels, 0), np.float32), final=True)
+
+    def _track_true_peak(self, block: np.ndarray, *, final: bool) -> None:
+        with_history = np.concatenate([self._peak_history, block], axis=1)
+        if with_history.shape[1] == 0:
+            return
+        oversampled = resample_poly(with_history, TRUE_PEAK_OVERSAMPLING, 1, axis=1)
+        start = min(self._peak_history.shape[1], _TRUE_PEAK_CONTEXT // 2) * TRUE_PEAK_OVERSAMPLING
+        stop = oversampled.shape[1]
+        if not final:
+            # The newest samples are filtered as if silence followed; measure them next time.
+            stop -= min(_TRUE_PEAK_CONTEXT // 2, block.shape[1]) * TRUE_PEAK_OVERSAMPLING
+        if stop > start:
+            self._true_peak = max(self._true_peak, float(np.abs(oversampled[:, start:stop]).max()))
+        self._true_peak = max(self._true_peak, float(np.abs(block).max(initial=0.0)))
+        self._peak_history = with_history[:, -_TRUE_PEAK_CONTEXT:]
+
+    def step_mean_squares(self) -> np.ndarray:
+        """K-weighted mean square (summed over channels) of every complete 100 ms step so far."""
+        if not self._step_mean_squares:
+            return np.zeros(0)
+        return np.concatenate(self._step_mean_squares)
+
+    def integrated_lufs(self) -> float:
+        return integrated_lufs(self.step_mean_squares())
+
+    def true_peak_db(self) -> float:
+        return gain_to_db(self._true_peak)
+
+
+def integrated_lufs(step_mean_squares: np.ndarray) -> float:
+    """Gated integrated loudness from consecutive 100 ms step mean squares (one or many tracks).
+
+    Steps of consecutive tracks may be concatenated to measure an album as one programme.
+    Returns -inf for signals shorter than one 400 ms block or entirely below the absolute gate.
+    """
+    steps_per_block = round(BLOCK_S / STEP_S)
+    if len(step_mean_squares) < steps_per_block:
+        return float("-inf")
+    window = np.full(steps_per_block, 1.0 / steps_per_block)
+    block_mean_square = np.convolve(step_mean_squares, window, mode="valid")
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10.0 * np.log10(block_mean_square)
+    above_absolute = block_mean_square[block_lufs >= ABSOLUTE_GATE_LUFS]
+    if len(above_absolute) == 0:
+        return float("-inf")
+    relative_gate = -0.691 + 10.0 * np.log10(above_absolute.mean()) + RELATIVE_GATE_LU
+    gated = above_absolute[-0.691 + 10.0 * np.log10(above_absolute) >= relative_gate]
+    return float(-0.691 + 10.0 * np.log10(gated.mean()))

@@ -1,0 +1,150 @@
+"""Chain: an ordered container of native pedalboard plugins and Liveify stages, called as one.
+
+pedalboard.Pedalboard holds native plugins only (a Python subclass of Plugin cannot be
+instantiated, and a subclass of a concrete plugin has its `process` ignored inside a board; see
+NOTES.md), so Chain runs each run of consecutive native plugins as one pedalboard.Pedalboard and
+calls Liveify stages between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
+
+
+def _is_native(plugin) -> bool:
+    import pedalboard
+
+    return isinstance(plugin, pedalboard.Plugin)
+
+
+def _check_member(plugin):
+    if _is_native(plugin) or isinstance(plugin, (Stage, Chain)):
+        return plugin
+    raise TypeError(
+        f"Chain members must be pedalboard plugins or Liveify stages; got {type(plugin).__name__}. "
+        "Wrap custom Python effects in a liveify.plugins.base.Stage subclass."
+    )
+
+
+class Chain:
+    """An ordered chain of effects, used exactly like `pedalboard.Pedalboard`.
+
+    Members may be native pedalboard plugins (including VST3/AU plugins from
+    `pedalboard.load_plugin`), Liveify stages, or other Chains.
+
+    >>> board = liveify.Chain([pedalboard.Compressor(), liveify.VenueReverb(rt60_s=2.5)])
+    >>> board.append(liveify.Crowd(size=5000))
+    >>> live = board(audio, sample_rate)
+    """
+
+    def __init__(self, plugins: Iterable | None = None):
+        self._plugins = [_check_member(plugin) for plugin in (plugins or [])]
+        self._groups: list | None = None
+
+    # --- list-like container, as pedalboard.Pedalboard -------------------------------------
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._plugins)
+
+    def __getitem__(self, index):
+        return self._plugins[index]
+
+    def __setitem__(self, index: int, plugin) -> None:
+        self._plugins[index] = _check_member(plugin)
+        self._groups = None
+
+    def __delitem__(self, index) -> None:
+        del self._plugins[index]
+        self._groups = None
+
+    def append(self, plugin) -> None:
+        self._plugins.append(_check_member(plugin))
+        self._groups = None
+
+    def insert(self, index: int, plugin) -> None:
+        self._plugins.insert(index, _check_member(plugin))
+        self._groups = None
+
+    def remove(self, plugin) -> None:
+        self._plugins.remove(plugin)
+        self._groups = None
+
+    def index(self, plugin) -> int:
+        return self._plugins.index(plugin)
+
+    def __repr__(self) -> str:
+        names = ", ".join(repr(plugin) for plugin in self._plugins)
+        count = len(self._plugins)
+        return f"<liveify.Chain with {count} plugin{'s' if count != 1 else ''}: [{names}]>"
+
+    # --- processing --------------------------------------------------------------------------
+    def _processing_groups(self) -> list:
+        """Consecutive native plugins merged into one Pedalboard each, Liveify stages alone."""
+        import pedalboard
+
+        if self._groups is None:
+            groups: list = []
+            natives: list = []
+            for plugin in self._plugins:
+                if _is_native(plugin):
+                    natives.append(plugin)
+                    continue
+                if natives:
+                    groups.append(pedalboard.Pedalboard(natives))
+                    natives = []
+                groups.append(plugin)
+            if natives:
+                groups.append(pedalboard.Pedalboard(natives))
+            self._groups = groups
+        return self._groups
+
+    def __call__(
+        self,
+        input_array: np.ndarray,
+        sample_rate: float,
+        buffer_size: int = 8192,
+        reset: bool = True,
+    ) -> np.ndarray:
+        return self.process(input_array, sample_rate, buffer_size=buffer_size, reset=reset)
+
+    def process(
+        self,
+        input_array: np.ndarray,
+        sample_rate: float,
+        buffer_size: int = 8192,
+        reset: bool = True,
+    ) -> np.ndarray:
+        """Run every member in order on float32 (channels, samples) audio.
+
+        With `reset=False` every member keeps its state from the previous call, so a track fed in
+        chunks gives the same result as one call on the whole track.
+        """
+        audio = as_channels_first(input_array)
+        sample_rate = check_sample_rate(sample_rate)
+        for group in self._processing_groups():
+            audio = group.process(audio, sample_rate, buffer_size=buffer_size, reset=reset)
+            audio = np.ascontiguousarray(audio, dtype=np.float32)
+        return audio
+
+    def reset(self) -> None:
+        for plugin in self._plugins:
+            plugin.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """Total delay of the Liveify stages (native plugins compensate their own latency)."""
+        return sum(getattr(plugin, "latency_samples", 0) for plugin in self._plugins)
+
+    def tail_samples(self, sample_rate: float) -> int:
+        """Samples of input-free output to request after the last input (reverb tails, latency)."""
+        return sum(
+            plugin.tail_samples(sample_rate)
+            for plugin in self._plugins
+            if isinstance(plugin, (Stage, Chain))
+        )

@@ -1,0 +1,70 @@
+import itertools
+
+import numpy as np
+import pedalboard
+import pytest
+
+from liveify.plugins.base import Stage
+from liveify.plugins.chain import Chain
+from tests.conftest import tone_mix
+
+
+class RunningSum(Stage):
+    """A stateful stage (cumulative sum per channel) to prove state carries across chunks."""
+
+    def __init__(self):
+        self.total = None
+
+    def reset(self):
+        self.total = None
+
+    def _process_block(self, audio, sample_rate):
+        carried = 0 if self.total is None else self.total
+        output = np.cumsum(audio, axis=1, dtype=np.float64) + carried
+        self.total = output[:, -1:]
+        return (output * 1e-3).astype(np.float32)
+
+
+def test_chain_runs_native_plugins_and_stages_in_order():
+    audio = tone_mix(1.0, 44100)
+    gain = pedalboard.Gain(gain_db=-6.0)
+    chain = Chain([gain, RunningSum(), pedalboard.Gain(gain_db=6.0)])
+    expected = pedalboard.Gain(gain_db=6.0)(
+        np.cumsum(gain(audio, 44100), axis=1).astype(np.float32) * 1e-3, 44100
+    )
+    np.testing.assert_allclose(chain(audio, 44100), expected, atol=1e-4)
+
+
+def test_consecutive_native_plugins_run_as_one_pedalboard():
+    chain = Chain([pedalboard.Gain(), pedalboard.HighpassFilter(), RunningSum(), pedalboard.Gain()])
+    groups = chain._processing_groups()
+    assert [type(group).__name__ for group in groups] == ["Pedalboard", "RunningSum", "Pedalboard"]
+    assert len(groups[0]) == 2
+
+
+def test_chunked_processing_equals_one_call():
+    audio = tone_mix(2.0, 44100)
+    chain = Chain(
+        [pedalboard.Compressor(threshold_db=-20), RunningSum(), pedalboard.LowpassFilter(3000)]
+    )
+    whole = chain(audio, 44100)
+    cuts = [0, 1000, 1001, 30000, 50000, audio.shape[1]]
+    chunks = [chain(audio[:, a:b], 44100, reset=(a == 0)) for a, b in itertools.pairwise(cuts)]
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, atol=1e-4)
+
+
+def test_chain_is_list_like_and_nests():
+    inner = Chain([pedalboard.Gain(gain_db=-6.0)])
+    chain = Chain()
+    chain.append(pedalboard.Gain(gain_db=-6.0))
+    chain.insert(0, inner)
+    assert len(chain) == 2 and chain.index(inner) == 0
+    out = chain(np.ones((2, 100), np.float32), 44100)
+    np.testing.assert_allclose(out, 10 ** (-12 / 20), rtol=1e-4)
+    del chain[0]
+    assert len(chain) == 1 and "1 plugin" in repr(chain)
+
+
+def test_chain_rejects_plain_callables_with_a_fix():
+    with pytest.raises(TypeError, match="Stage subclass"):
+        Chain([lambda audio, sr: audio])
