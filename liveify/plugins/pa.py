@@ -1,0 +1,150 @@
+"""PA colouring: the sound of a concert PA system as a board of native pedalboard plugins.
+
+High-pass, tone shaping, bus compression, gentle saturation and a peak ceiling; chunk-exact and fast.
+"""
+
+from __future__ import annotations
+
+from liveify.plugins.venue import RangeParameter
+
+# JUCE's dsp::Limiter (pedalboard.Limiter) runs a fixed first stage (-10 dB, 4:1) with a fixed
+# makeup of 10 * (1 - 1/4) / 2 dB, then makeup of -threshold_db and a hard clip at 0 dBFS.
+# pa_colouring cancels both makeups so the limiter only catches peaks.
+_JUCE_LIMITER_MAKEUP_DB = 10.0 * (1.0 - 1.0 / 4.0) / 2.0
+
+PA_PARAMETERS: dict[str, RangeParameter] = {
+    spec.name: spec
+    for spec in (
+        RangeParameter(
+            35.0, 10.0, 500.0, name="low_cut_hz", doc="High-pass corner: the PA's lowest note."
+        ),
+        RangeParameter(
+            110.0, 30.0, 500.0, name="low_shelf_hz", doc="Corner of the sub/bass shelf."
+        ),
+        RangeParameter(2.0, -12.0, 12.0, name="low_shelf_db", doc="Bass boost (+) or cut (-)."),
+        RangeParameter(
+            2500.0, 300.0, 8000.0, name="presence_hz", doc="Centre of the presence peak."
+        ),
+        RangeParameter(
+            1.5, -12.0, 12.0, name="presence_db", doc="Presence boost: vocals cut through."
+        ),
+        RangeParameter(
+            0.8, 0.2, 5.0, name="presence_q", doc="Presence peak sharpness (higher = narrower)."
+        ),
+        RangeParameter(
+            8000.0, 1000.0, 16000.0, name="high_shelf_hz", doc="Corner of the treble shelf."
+        ),
+        RangeParameter(
+            -2.0,
+            -18.0,
+            12.0,
+            name="high_shelf_db",
+            doc="Treble shelf; PAs heard from afar lose air.",
+        ),
+        RangeParameter(
+            -18.0, -60.0, 0.0, name="compressor_threshold_db", doc="Bus compressor threshold."
+        ),
+        RangeParameter(
+            2.5, 1.0, 20.0, name="compressor_ratio", doc="Bus compressor ratio (1 = off)."
+        ),
+        RangeParameter(10.0, 0.1, 200.0, name="compressor_attack_ms", doc="Compressor attack."),
+        RangeParameter(150.0, 5.0, 2000.0, name="compressor_release_ms", doc="Compressor release."),
+        RangeParameter(0.0, -12.0, 24.0, name="makeup_db", doc="Gain after the compressor."),
+        RangeParameter(
+            2.0,
+            0.0,
+            24.0,
+            name="drive_db",
+            doc="Saturation drive (tanh), level-compensated; 0 = clean.",
+        ),
+        RangeParameter(
+            -1.0, -24.0, 0.0, name="limiter_threshold_db", doc="Peak ceiling of the output (dBFS)."
+        ),
+        RangeParameter(100.0, 1.0, 1000.0, name="limiter_release_ms", doc="Limiter release."),
+    )
+}
+
+
+def pa_colouring(
+    *,
+    low_cut_hz: float = 35.0,
+    low_shelf_hz: float = 110.0,
+    low_shelf_db: float = 2.0,
+    presence_hz: float = 2500.0,
+    presence_db: float = 1.5,
+    presence_q: float = 0.8,
+    high_shelf_hz: float = 8000.0,
+    high_shelf_db: float = -2.0,
+    compressor_threshold_db: float = -18.0,
+    compressor_ratio: float = 2.5,
+    compressor_attack_ms: float = 10.0,
+    compressor_release_ms: float = 150.0,
+    makeup_db: float = 0.0,
+    drive_db: float = 2.0,
+    limiter_threshold_db: float = -1.0,
+    limiter_release_ms: float = 100.0,
+):
+    """Build the PA colouring as a `pedalboard.Pedalboard` of native plugins.
+
+    Order: HighpassFilter x 2 (12 dB/octave) -> LowShelfFilter -> PeakFilter (presence) -> HighShelfFilter ->
+    Compressor -> Gain (makeup) -> Distortion + Gain (saturation, level-compensated so `drive_db`
+    changes the character, not the level) -> Limiter with its makeup cancelled, so the output
+    never exceeds `limiter_threshold_db` dBFS and quieter material passes at unity gain. Plugins
+    that would do nothing (0 dB gains, ratio 1, no drive) are left out to save time.
+
+    Examples
+    --------
+    >>> board = pa_colouring(low_cut_hz=40, presence_db=3, drive_db=4)
+    >>> coloured = board(audio, 44100)                  # audio: float32 (channels, samples)
+    >>> len(board)
+    11
+    """
+    import pedalboard
+
+    values = dict(locals())
+    values.pop("pedalboard")
+    for name, value in values.items():
+        values[name] = PA_PARAMETERS[name].validate(value, owner="pa_colouring")
+    v = values
+    # pedalboard's HighpassFilter is first order; two make the 12 dB/octave slope of a PA low cut.
+    plugins = [pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)]
+    if v["low_shelf_db"] != 0.0:
+        plugins.append(
+            pedalboard.LowShelfFilter(
+                cutoff_frequency_hz=v["low_shelf_hz"], gain_db=v["low_shelf_db"]
+            )
+        )
+    if v["presence_db"] != 0.0:
+        plugins.append(
+            pedalboard.PeakFilter(
+                cutoff_frequency_hz=v["presence_hz"], gain_db=v["presence_db"], q=v["presence_q"]
+            )
+        )
+    if v["high_shelf_db"] != 0.0:
+        plugins.append(
+            pedalboard.HighShelfFilter(
+                cutoff_frequency_hz=v["high_shelf_hz"], gain_db=v["high_shelf_db"]
+            )
+        )
+    if v["compressor_ratio"] > 1.0:
+        plugins.append(
+            pedalboard.Compressor(
+                threshold_db=v["compressor_threshold_db"],
+                ratio=v["compressor_ratio"],
+                attack_ms=v["compressor_attack_ms"],
+                release_ms=v["compressor_release_ms"],
+            )
+        )
+    if v["makeup_db"] != 0.0:
+        plugins.append(pedalboard.Gain(gain_db=v["makeup_db"]))
+    if v["drive_db"] > 0.0:
+        # Distortion is tanh(gain * x): small signals gain drive_db, which the Gain takes back.
+        plugins.append(pedalboard.Distortion(drive_db=v["drive_db"]))
+        plugins.append(pedalboard.Gain(gain_db=-v["drive_db"]))
+    ceiling_db = v["limiter_threshold_db"]
+    plugins += [
+        pedalboard.Gain(gain_db=-_JUCE_LIMITER_MAKEUP_DB),
+        pedalboard.Limiter(threshold_db=ceiling_db, release_ms=v["limiter_release_ms"]),
+        pedalboard.Gain(gain_db=ceiling_db),
+    ]
+    return pedalboard.Pedalboard(plugins)
