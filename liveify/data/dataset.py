@@ -1,0 +1,364 @@
+"""From folders of studio and live recordings to aligned mel pairs, song splits and windows.
+
+Framework-free numpy: `liveify.train` wraps `WindowDataset` in a torch Dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liveify.data.align import AlignConfig, align_recordings
+from liveify.data.augment import AugmentConfig, augment
+from liveify.data.cache import PairCache
+from liveify.data.pairing import pair_recordings
+from liveify.errors import DataError, LiveifyError, ParameterError
+from liveify.mel import SILENT_LEVEL, MelConfig
+from liveify.windows import split_windows, window_starts
+
+ALIGN_METHODS = ("dtw", "lyrics")
+#: Mean DTW frame cost above which a pair is rejected. Demo pairs cost 0.03-0.06 and pairs of
+#: different demo songs 0.27-0.40; real live takes (vocals, crowd, changed arrangements) sit higher
+#: than demo pairs, so the default leaves room. Raise it with --max-align-cost if good pairs are
+#: rejected, lower it if a wrong song slips through.
+DEFAULT_MAX_ALIGN_COST = 0.2
+#: Lyric similarity (difflib ratio over words) below which a pair is rejected in `--align lyrics`.
+DEFAULT_MIN_LYRIC_SIMILARITY = 0.5
+
+
+def default_cache_dir() -> Path:
+    """$LIVEIFY_CACHE_DIR, else $XDG_CACHE_HOME/liveify, else ~/.cache/liveify."""
+    if os.getenv("LIVEIFY_CACHE_DIR"):
+        return Path(os.environ["LIVEIFY_CACHE_DIR"]).expanduser()
+    base = os.getenv("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "liveify"
+
+
+@dataclass
+class SongPair:
+    """One song: the studio mel and the live mel warped onto the studio frames.
+
+    Both mels are float32 (n_mels, frames) in the normalised range [-1, 1], and frame i of
+    `live_mel` is the moment of the live take that plays studio frame i. Values are rounded
+    through float16 (the cache format), so a cached and a fresh preparation are identical.
+    """
+
+    key: str
+    studio_path: Path
+    live_path: Path
+    studio_mel: np.ndarray
+    live_mel: np.ndarray
+    align_cost: float
+    lyric_similarity: float | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.studio_mel.shape[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"<SongPair {self.key!r}: {self.n_frames} frames, align cost {self.align_cost:.3f}"
+            + (f", lyrics {self.lyric_similarity:.2f}" if self.lyric_similarity is not None else "")
+            + ">"
+        )
+
+
+@dataclass
+class PreparedData:
+    """Usable songs, the pairs rejected (with why), and the files that found no partner."""
+
+    songs: list[SongPair]
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    unmatched_studio: list[Path] = field(default_factory=list)
+    unmatched_live: list[Path] = field(default_factory=list)
+    mel_config: MelConfig = field(default_factory=MelConfig)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def summary_lines(self) -> list[str]:
+        """What happened, for the CLI: counts, then one line per rejected or unmatched file."""
+        lines = [
+            f"{len(self.songs)} song pairs ready ({self.cache_hits} from cache), "
+            f"{len(self.rejected)} rejected, {len(self.unmatched_studio)} studio and "
+            f"{len(self.unmatched_live)} live files unmatched"
+        ]
+        lines += [f"rejected {key}: {reason}" for key, reason in self.rejected]
+        lines += [f"unmatched studio file: {path}" for path in self.unmatched_studio]
+        lines += [f"unmatched live file: {path}" for path in self.unmatched_live]
+        return lines
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def prepare_pairs(
+    studio_dir: str | Path,
+    live_dir: str | Path,
+    *,
+    mel_config: MelConfig | None = None,
+    align: str = "dtw",
+    align_config: AlignConfig | None = None,
+    max_align_cost: float = DEFAULT_MAX_ALIGN_COST,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    whisper_model: str | Path = "base",
+    min_lyric_similarity: float = DEFAULT_MIN_LYRIC_SIMILARITY,
+    whisper_device: str = "cpu",
+    progress: bool = True,
+    log: Callable[[str], None] | None = _echo,
+) -> PreparedData:
+    """Pair, align and (from cache when possible) load every studio/live song of two folders.
+
+    Parameters
+    ----------
+    studio_dir, live_dir : folders of audio files, paired by `liveify.data.pairing.song_key`.
+    mel_config : the model's mel settings (default `MelConfig()`).
+    align : "dtw" (chroma + onset DTW) or "lyrics" (additionally, Whisper transcripts of both
+        versions must reach `min_lyric_similarity`; the frame warp still comes from DTW, since
+        lyric timestamps are far coarser than mel frames).
+    align_config : DTW settings (part of the cache key).
+    max_align_cost : pairs whose mean DTW cost is higher are rejected (not part of the cache key:
+        changing it re-judges cached pairs without recomputing them).
+    cache_dir : where aligned pairs and transcripts are cached (default `default_cache_dir()`).
+    use_cache : False recomputes everything and writes nothing.
+    whisper_model : Whisper model name (in the local Whisper cache) or checkpoint path.
+    min_lyric_similarity : lyric similarity in [0, 1] below which `align="lyrics"` rejects a pair.
+    progress : show a progress bar (stderr).
+    log : receives one line per unmatched file and per rejected pair (None: silent).
+
+    Raises
+    ------
+    DataError
+        When no pair matched, or every matched pair was rejected (the reasons are in the message).
+    """
+    from tqdm import tqdm
+
+    mel_config = mel_config or MelConfig()
+    align_config = align_config or AlignConfig()
+    if align not in ALIGN_METHODS:
+        raise ParameterError(f"align must be one of {', '.join(ALIGN_METHODS)}; got {align!r}")
+    if max_align_cost <= 0:
+        raise ParameterError(f"max_align_cost must be > 0; got {max_align_cost}")
+    if not 0.0 <= min_lyric_similarity <= 1.0:
+        raise ParameterError(f"min_lyric_similarity must be in [0, 1]; got {min_lyric_similarity}")
+    log = log or (lambda message: None)
+
+    pairing = pair_recordings(studio_dir, live_dir)
+    for line in pairing.report_lines():
+        log(line)
+    if not pairing.pairs:
+        raise DataError(
+            f"no studio/live pairs: none of the {len(pairing.unmatched_studio)} files in {studio_dir} "
+            f"matches a name among the {len(pairing.unmatched_live)} files in {live_dir}"
+        )
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = PairCache(root / "pairs") if use_cache else None
+    transcriber = None
+    if align == "lyrics":
+        from liveify.data.lyrics import Transcriber
+
+        transcriber = Transcriber(
+            whisper_model, cache_dir=root / "transcripts", device=whisper_device
+        )
+    settings = {"mel": mel_config.to_dict(), "align": align_config.to_dict()}
+
+    songs: list[SongPair] = []
+    rejected: list[tuple[str, str]] = []
+    bar = tqdm(
+        pairing.pairs, desc="Preparing pairs", unit="song", disable=not progress, file=sys.stderr
+    )
+    for pair in bar:
+        bar.set_postfix_str(pair.key[:30])
+        try:
+            song = _load_or_align(pair, cache, settings, mel_config, align_config)
+            reason = None
+            if song.align_cost > max_align_cost:
+                reason = (
+                    f"alignment cost {song.align_cost:.3f} is above --max-align-cost "
+                    f"{max_align_cost:g} (different arrangement or not the same song?)"
+                )
+            elif transcriber is not None:
+                from liveify.data.lyrics import lyric_similarity
+
+                studio_text = transcriber.transcribe(pair.studio).text
+                live_text = transcriber.transcribe(pair.live).text
+                song.lyric_similarity = lyric_similarity(studio_text, live_text)
+                if not studio_text.strip() or not live_text.strip():
+                    reason = "no words recognised in one version (instrumental? use --align dtw)"
+                elif song.lyric_similarity < min_lyric_similarity:
+                    reason = (
+                        f"lyric similarity {song.lyric_similarity:.2f} is below "
+                        f"--min-lyric-similarity {min_lyric_similarity:g}"
+                    )
+        except LiveifyError as error:  # one unreadable file must not stop the others
+            reason = str(error)
+        if reason is None:
+            songs.append(song)
+        else:
+            rejected.append((pair.key, reason))
+            log(f"rejected {pair.key}: {reason}")
+    if not songs:
+        details = "; ".join(f"{key}: {reason}" for key, reason in rejected[:5])
+        raise DataError(f"all {len(rejected)} song pairs were rejected ({details})")
+    return PreparedData(
+        songs=songs,
+        rejected=rejected,
+        unmatched_studio=pairing.unmatched_studio,
+        unmatched_live=pairing.unmatched_live,
+        mel_config=mel_config,
+        cache_hits=cache.hits if cache else 0,
+        cache_misses=cache.misses if cache else len(pairing.pairs),
+    )
+
+
+def _load_or_align(
+    pair, cache: PairCache | None, settings: dict, mel_config: MelConfig, align_config: AlignConfig
+) -> SongPair:
+    """One pair's aligned mels: from the cache, or aligned now (and cached)."""
+    key = cache.key(pair.studio, pair.live, settings) if cache else None
+    stored = cache.load(key) if cache else None
+    if stored is not None:
+        return SongPair(
+            key=pair.key,
+            studio_path=pair.studio,
+            live_path=pair.live,
+            studio_mel=stored["studio_mel"].astype(np.float32),
+            live_mel=stored["live_mel"].astype(np.float32),
+            align_cost=float(stored["align_cost"]),
+        )
+    aligned = align_recordings(
+        pair.studio, pair.live, mel_config=mel_config, align_config=align_config
+    )
+    studio_half = aligned.studio_mel.astype(np.float16)
+    live_half = aligned.live_mel.astype(np.float16)
+    if cache:
+        cache.save(
+            key,
+            {
+                "studio_mel": studio_half,
+                "live_mel": live_half,
+                "align_cost": np.float64(aligned.alignment.cost),
+                "live_frame": aligned.alignment.live_frame.astype(np.float32),
+            },
+        )
+    return SongPair(
+        key=pair.key,
+        studio_path=pair.studio,
+        live_path=pair.live,
+        studio_mel=studio_half.astype(np.float32),
+        live_mel=live_half.astype(np.float32),
+        align_cost=aligned.alignment.cost,
+    )
+
+
+def split_by_song(
+    songs: Sequence[SongPair], train_split: float = 0.8, seed: int = 0
+) -> tuple[list[SongPair], list[SongPair]]:
+    """Split songs (never windows) into training and validation sets, reproducibly for a seed.
+
+    With n >= 2 songs, validation gets round(n * (1 - train_split)) songs, at least one and at
+    most n - 1. A single song is used for both, with a warning: validation loss then measures how
+    well the model fits that song, not how it generalises.
+    """
+    if not 0.0 < train_split < 1.0:
+        raise ParameterError(f"train_split must be between 0 and 1 (exclusive); got {train_split}")
+    if not songs:
+        raise DataError("no songs to split into training and validation sets")
+    if len(songs) == 1:
+        warnings.warn(
+            f"only one song ({songs[0].key!r}): it is used for training and validation, so "
+            "validation loss measures fit, not generalisation; add more pairs for a real split",
+            UserWarning,
+            stacklevel=2,
+        )
+        return [songs[0]], [songs[0]]
+    n_val = min(len(songs) - 1, max(1, round(len(songs) * (1.0 - train_split))))
+    order = np.random.default_rng(seed).permutation(len(songs))
+    val_indices = set(order[:n_val].tolist())
+    train = [song for index, song in enumerate(songs) if index not in val_indices]
+    val = [song for index, song in enumerate(songs) if index in val_indices]
+    return train, val
+
+
+def song_windows(
+    song: SongPair, window_frames: int, overlap: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All context windows of one song: studio (n, n_mels, window_frames), live (same), starts.
+
+    Frames past the end are padded with the silent level, as in rendering.
+    """
+    studio, starts = split_windows(song.studio_mel, window_frames, overlap, pad_value=SILENT_LEVEL)
+    live, _ = split_windows(song.live_mel, window_frames, overlap, pad_value=SILENT_LEVEL)
+    return studio, live, starts
+
+
+class WindowDataset:
+    """Indexable (studio window, live window) pairs over songs, cut on the fly without copies
+    of whole songs; optional augmentation of the studio (input) window.
+
+    Item i is a pair of float32 arrays shaped (1, n_mels, window_frames). Augmentation draws from
+    a generator seeded by (seed, epoch, i), so any worker process reproduces the same sample;
+    call `set_epoch` each epoch for fresh draws. Use `augment_config=None` for validation.
+
+    >>> train_set = WindowDataset(train_songs, window_frames=1408, augment_config=AugmentConfig())
+    >>> studio_window, live_window = train_set[0]
+    """
+
+    def __init__(
+        self,
+        songs: Sequence[SongPair],
+        window_frames: int,
+        overlap: float = 0.5,
+        *,
+        augment_config: AugmentConfig | None = None,
+        seed: int = 0,
+    ):
+        if not songs:
+            raise DataError("no songs to cut windows from")
+        self.songs = list(songs)
+        self.window_frames = int(window_frames)
+        self.overlap = float(overlap)
+        self.augment_config = augment_config
+        self.seed = int(seed)
+        self.epoch = 0
+        index = [
+            (song_index, int(start))
+            for song_index, song in enumerate(self.songs)
+            for start in window_starts(song.n_frames, self.window_frames, self.overlap)
+        ]
+        self._index = np.array(index, dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        augmented = "augmented" if self.augment_config and self.augment_config.enabled else "plain"
+        return f"<WindowDataset {len(self)} {augmented} windows of {self.window_frames} frames from {len(self.songs)} songs>"
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def window(self, mel: np.ndarray, start: int) -> np.ndarray:
+        piece = mel[:, start : start + self.window_frames]
+        if piece.shape[1] < self.window_frames:
+            padded = np.full((mel.shape[0], self.window_frames), SILENT_LEVEL, dtype=np.float32)
+            padded[:, : piece.shape[1]] = piece
+            piece = padded
+        return np.ascontiguousarray(piece, dtype=np.float32)[np.newaxis]
+
+    def __getitem__(self, item: int) -> tuple[np.ndarray, np.ndarray]:
+        song_index, start = self._index[item]
+        song = self.songs[song_index]
+        studio = self.window(song.studio_mel, start)
+        live = self.window(song.live_mel, start)
+        if self.augment_config is not None and self.augment_config.enabled:
+            rng = np.random.default_rng([self.seed, self.epoch, int(item)])
+            studio = augment(studio, self.augment_config, rng)
+        return studio, live
