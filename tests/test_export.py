@@ -1,0 +1,126 @@
+"""Tests for ONNX export: dynamic batch, metadata, parity check, atomic writes, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+import liveify  # noqa: E402
+from liveify.errors import ModelFileError, ParameterError  # noqa: E402
+from liveify.export import (  # noqa: E402
+    PARITY_BOUND,
+    export_checkpoint,
+    export_onnx,
+    onnx_export,
+    read_metadata,
+)
+from liveify.mel import MelConfig  # noqa: E402
+from liveify.model import LiveifyModel, ModelConfig, save_checkpoint  # noqa: E402
+
+TINY = ModelConfig(
+    embed_dim=32, num_heads=2, num_transformer_layers=1, n_mels=32, context_frames=64
+)
+TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return LiveifyModel(TINY).eval()
+
+
+def test_fp32_export_matches_torch_at_any_batch_size(tmp_path, tiny_model):
+    path = tmp_path / "model.onnx"
+    report = export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12})
+    assert report.passed and report.precision == "fp32"
+    assert report.max_abs_error < 1e-4 and report.bound == PARITY_BOUND["fp32"] == 1e-4
+    assert report.batch_sizes == (3, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp file left
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["mel"]
+    assert [o.name for o in session.get_outputs()] == ["live_mel"]
+    for batch in (1, 3, 5):
+        mel = torch.rand(batch, 1, 32, 64) * 2 - 1
+        (actual,) = session.run(None, {"mel": mel.numpy()})
+        with torch.no_grad():
+            np.testing.assert_allclose(actual, tiny_model(mel).numpy(), atol=1e-4)
+
+
+def test_metadata_describes_the_model(tmp_path, tiny_model):
+    path = tmp_path / "model.onnx"
+    export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12, "epochs": 3})
+    meta = read_metadata(path)
+    assert ModelConfig.from_dict(meta["model_config"]) == TINY
+    assert MelConfig.from_dict(meta["mel_config"]) == TINY_MEL
+    assert meta["training_info"] == {"songs": 12, "epochs": 3}
+    assert meta["liveify_version"] == liveify.__version__
+    assert (meta["input_name"], meta["output_name"], meta["precision"]) == (
+        "mel",
+        "live_mel",
+        "fp32",
+    )
+    assert meta["parity"]["max_abs_error_random"] < 1e-4
+    assert onnx.load(path).producer_name == "liveify"
+
+
+def test_fp16_export_keeps_float32_io_within_its_bound(tmp_path, tiny_model):
+    path = tmp_path / "model16.onnx"
+    report = export_onnx(tiny_model, path, mel_config=TINY_MEL, fp16=True)
+    assert report.precision == "fp16" and report.bound == 1e-2
+    assert 0 < report.max_abs_error < 1e-2  # float16 is measurably less exact than float32
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(float)"
+    assert read_metadata(path)["precision"] == "fp16"
+    initializers = onnx.load(path).graph.initializer
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in initializers)
+
+
+def test_failed_parity_check_is_an_error_and_keeps_the_old_file(tmp_path, tiny_model, monkeypatch):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"previous export")
+    monkeypatch.setitem(onnx_export.PARITY_BOUND, "fp32", 0.0)  # no real export is exact
+    with pytest.raises(ModelFileError, match="differs from torch"):
+        export_onnx(tiny_model, path, mel_config=TINY_MEL)
+    assert path.read_bytes() == b"previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_mel_config_must_match_the_model(tmp_path, tiny_model):
+    with pytest.raises(ParameterError, match="n_mels"):
+        export_onnx(tiny_model, tmp_path / "m.onnx", mel_config=MelConfig())
+    with pytest.raises(ParameterError, match="context_frames"):
+        export_onnx(tiny_model, tmp_path / "m.onnx", mel_config=MelConfig(n_mels=32))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_from_a_plain_checkpoint_carries_training_info(tmp_path, tiny_model):
+    checkpoint = save_checkpoint(
+        tmp_path / "best.pt",
+        tiny_model,
+        extra={"mel_config": TINY_MEL, "training_info": {"epochs": 4, "val_loss": 0.125}},
+    )
+    report = export_checkpoint(checkpoint, tmp_path / "model.onnx")
+    assert report.passed
+    meta = read_metadata(tmp_path / "model.onnx")
+    assert meta["training_info"] == {"epochs": 4, "val_loss": 0.125, "checkpoint": "best.pt"}
+    assert MelConfig.from_dict(meta["mel_config"]) == TINY_MEL
+
+
+def test_read_metadata_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        read_metadata(tmp_path / "missing.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\x01 not protobuf")
+    with pytest.raises(ModelFileError, match=r"junk\.onnx.*liveify export"):
+        read_metadata(junk)
+
+
+def test_music_like_window_spans_floor_and_loud_bands():
+    window = onnx_export.music_like_window(TINY_MEL, 64)
+    assert window.shape == (32, 64) and window.dtype == np.float32
+    assert window.min() == -1.0 and window.max() > -0.2
