@@ -43,3 +43,327 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+
+
+@main.command("train")
+@click.argument("studio_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("live_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Windows per batch and device.",
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-6,
+    show_default=True,
+    help="Peak AdamW learning rate (warm-up, then cosine decay). The default is the "
+    "spec's and is very low for training from scratch: 1e-4 to 5e-4 is typical.",
+)
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    default=0.05,
+    show_default=True,
+    help="AdamW weight decay on weight matrices.",
+)
+@click.option("--max-epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Stop after this many epochs without a better validation loss.",
+)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Data-loader worker processes (clamped to the CPU cores available).",
+)
+@click.option(
+    "--accumulate-grad-batches",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batches per optimiser step.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["32", "16", "bf16", "16-mixed", "bf16-mixed"]),
+    default="bf16-mixed",
+    show_default=True,
+    help="16/bf16 mean mixed precision, as in Lightning; falls back with a note where "
+    "the hardware lacks it (16-mixed on CPU -> bf16-mixed).",
+)
+@click.option(
+    "--train-split",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.8,
+    show_default=True,
+    help="Share of songs (not windows) for training.",
+)
+@click.option(
+    "--window-overlap",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="Overlap of consecutive context windows within a song.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the split, initialisation, shuffling and augmentation.",
+)
+@click.option(
+    "--development-mode",
+    is_flag=True,
+    help="One short epoch (4 training, 2 validation batches) to check the setup.",
+)
+@click.option("--embed-dim", type=click.IntRange(min=4), default=512, show_default=True)
+@click.option(
+    "--num-transformer-layers",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Transformer layers before the GRU (and again after it).",
+)
+@click.option("--num-heads", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--mlp-ratio", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True
+)
+@click.option("--gru-layers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True
+)
+@click.option(
+    "--attention-dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+)
+@click.option("--patch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--n-mels",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Mel bands (a multiple of --patch-size).",
+)
+@click.option(
+    "--context-length",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Segments of 0.5 s per context window (64 -> 1408 frames, 32 s).",
+)
+@click.option(
+    "--use-augmentation/--no-augmentation",
+    default=True,
+    show_default=True,
+    help="SpecAugment and noise on training windows (never on validation).",
+)
+@click.option(
+    "--aug-probability",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Share of training windows augmented.",
+)
+@click.option(
+    "--aug-freq-mask",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Widest frequency mask, in mel bands.",
+)
+@click.option(
+    "--aug-time-mask",
+    type=click.IntRange(min=0),
+    default=40,
+    show_default=True,
+    help="Widest time mask, in frames.",
+)
+@click.option(
+    "--aug-noise-std",
+    type=click.FloatRange(min=0),
+    default=0.01,
+    show_default=True,
+    help="Gaussian noise on the normalised mel (0.01 is about 0.4 dB).",
+)
+@click.option(
+    "--align",
+    type=click.Choice(["dtw", "lyrics"]),
+    default="dtw",
+    show_default=True,
+    help="dtw: chroma + onset DTW; lyrics: also require matching Whisper transcripts.",
+)
+@click.option(
+    "--max-align-cost",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Reject pairs whose mean DTW cost is higher  [default: 0.2]",
+)
+@click.option(
+    "--min-lyric-similarity",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="With --align lyrics, reject pairs below this similarity  [default: 0.5]",
+)
+@click.option(
+    "--whisper-model",
+    default=None,
+    help="Whisper model name or checkpoint path for --align lyrics  [default: base]; "
+    "weights are never downloaded here.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Cache of aligned pairs and transcripts  [default: ~/.cache/liveify]",
+)
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False),
+    default="checkpoints",
+    show_default=True,
+    help="Where best.ckpt and last.ckpt go.",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False),
+    default="logs",
+    show_default=True,
+)
+@click.option(
+    "--logger",
+    type=click.Choice(["tensorboard", "wandb"]),
+    default="tensorboard",
+    show_default=True,
+    help="wandb needs `pip install 'liveify[wandb]'` and runs offline without an API key.",
+)
+@click.option(
+    "--accelerator",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when a GPU is visible, else CPU.",
+)
+@click.option(
+    "--devices",
+    default="auto",
+    show_default=True,
+    help="Devices per node: auto, a count (4) or indices (0,1).",
+)
+@click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--strategy",
+    type=click.Choice(["auto", "ddp", "ddp_spawn"]),
+    default="auto",
+    show_default=True,
+    help="ddp for several GPUs or nodes (auto picks it too).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue from a checkpoint (e.g. checkpoints/last.ckpt).",
+)
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Export the best checkpoint to this ONNX file at the end.",
+)
+def train_command(studio_dir, live_dir, **options):
+    """Train a live-conversion model on paired STUDIO_DIR and LIVE_DIR recordings.
+
+    Files are paired by song name, aligned (cached), split into training and validation
+    songs, and fitted with early stopping; prints where the best checkpoint went.
+
+    \b
+    Examples:
+      liveify demo-data demo/ --songs 8
+      liveify train demo/studio demo/live --learning-rate 3e-4 --export model.onnx
+      liveify train studio/ live/ --development-mode          # quick setup check
+      liveify train studio/ live/ --devices 4 --strategy ddp  # four GPUs
+      liveify train studio/ live/ --num-nodes 2 --devices 8 --strategy ddp
+          # run on every node with MASTER_ADDR, MASTER_PORT, NODE_RANK set
+      liveify train studio/ live/ --resume checkpoints/last.ckpt
+    """
+    from liveify.data.augment import AugmentConfig
+    from liveify.errors import ParameterError
+    from liveify.mel import MelConfig
+    from liveify.model import ModelConfig
+    from liveify.train import TrainOptions, format_summary, train
+
+    mel_config = MelConfig(n_mels=options["n_mels"], context_length=options["context_length"])
+    if mel_config.context_frames % options["patch_size"]:
+        raise ParameterError(
+            f"--context-length {options['context_length']} gives {mel_config.context_frames} "
+            f"frames, not a multiple of --patch-size {options['patch_size']}; change either"
+        )
+    model_config = ModelConfig(
+        embed_dim=options["embed_dim"],
+        num_heads=options["num_heads"],
+        num_transformer_layers=options["num_transformer_layers"],
+        mlp_ratio=options["mlp_ratio"],
+        gru_layers=options["gru_layers"],
+        dropout=options["dropout"],
+        attention_dropout=options["attention_dropout"],
+        patch_size=options["patch_size"],
+        n_mels=mel_config.n_mels,
+        context_frames=mel_config.context_frames,
+    )
+    augment = AugmentConfig(
+        enabled=options["use_augmentation"],
+        probability=options["aug_probability"],
+        freq_mask_bins=options["aug_freq_mask"],
+        time_mask_frames=options["aug_time_mask"],
+        noise_std=options["aug_noise_std"],
+    )
+    train_options = TrainOptions(
+        batch_size=options["batch_size"],
+        learning_rate=options["learning_rate"],
+        weight_decay=options["weight_decay"],
+        max_epochs=options["max_epochs"],
+        patience=options["patience"],
+        num_workers=options["num_workers"],
+        accumulate_grad_batches=options["accumulate_grad_batches"],
+        precision=options["precision"],
+        train_split=options["train_split"],
+        window_overlap=options["window_overlap"],
+        development_mode=options["development_mode"],
+        augment=augment,
+        align=options["align"],
+        max_align_cost=options["max_align_cost"],
+        min_lyric_similarity=options["min_lyric_similarity"],
+        whisper_model=options["whisper_model"],
+        cache_dir=options["cache_dir"],
+        checkpoint_dir=options["checkpoint_dir"],
+        log_dir=options["log_dir"],
+        logger=options["logger"],
+        accelerator=options["accelerator"],
+        devices=options["devices"],
+        num_nodes=options["num_nodes"],
+        strategy=options["strategy"],
+        resume=options["resume"],
+        seed=options["seed"],
+        export=options["export_path"],
+    )
+    result = train(
+        studio_dir,
+        live_dir,
+        model_config=model_config,
+        mel_config=mel_config,
+        options=train_options,
+        echo=lambda line: click.echo(line, err=True),
+    )
+    click.echo(format_summary(result))
