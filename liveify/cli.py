@@ -367,3 +367,38 @@ def train_command(studio_dir, live_dir, **options):
         echo=lambda line: click.echo(line, err=True),
     )
     click.echo(format_summary(result))
+
+
+@main.command("demo-data")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--songs", type=click.IntRange(1, 99), default=4, show_default=True)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(2, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds per studio song; live takes add a crowd intro and applause.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The same seed writes identical files."
+)
+def demo_data_command(outdir, songs, duration_s, seed):
+    """Write synthetic paired studio/live songs, to train and test without recordings.
+
+    OUTDIR/studio/NN Title.wav, OUTDIR/live/NN Title (Live).wav (tempo drift, crowd intro,
+    its own venue, PA and crowd; the .json beside it holds the studio->live time map) and
+    OUTDIR/midi/NN Title.mid.
+
+    \b
+    Examples:
+      liveify demo-data demo/ --songs 8 --duration 30
+      liveify train demo/studio demo/live --development-mode
+    """
+    from liveify.data.demo import make_demo_data
+
+    click.echo(f"writing {songs} synthetic studio/live pairs of {duration_s:g} s to {outdir}/ ...")
+    written = make_demo_data(outdir, songs=songs, duration_s=duration_s, seed=seed)
+    for studio_path, live_path, _ in written:
+        click.echo(f"  {studio_path.name}  <->  {live_path.name}")
+    click.echo(f"train on them: liveify train '{outdir}/studio' '{outdir}/live' --development-mode")
