@@ -46,6 +46,9 @@ _NOUNS = (
 )  # fmt: skip
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
+# Key signature names as MIDI (and mido) spell them.
+_MAJOR_KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_KEY_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
 _PROGRESSIONS = ((0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4), (0, 3, 4, 4), (0, 5, 1, 4), (0, 2, 3, 4))
 
 STUDIO_VOICES = {
@@ -190,11 +193,9 @@ def compose_midi(song: Song, duration_s: float, rng: np.random.Generator):
     conductor.append(mido.MetaMessage("track_name", name=song.title, time=0))
     conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo_bpm), time=0))
     conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-    key_name = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][
-        song.root_pitch_class
-    ]
+    key_names = _MINOR_KEY_NAMES if song.minor else _MAJOR_KEY_NAMES
     conductor.append(
-        mido.MetaMessage("key_signature", key=key_name + ("m" if song.minor else ""), time=0)
+        mido.MetaMessage("key_signature", key=key_names[song.root_pitch_class], time=0)
     )
     midi.tracks.append(conductor)
     names = {

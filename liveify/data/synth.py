@@ -177,6 +177,9 @@ def make_drum_samples(kit_rng: np.random.Generator, sample_rate: int) -> dict[in
 
     def band_noise(duration_s: float, low_hz: float, high_hz: float) -> np.ndarray:
         noise = kit_rng.standard_normal(int(duration_s * sample_rate))
+        # Low demo rates (e.g. 22.05 kHz) cannot hold the hi-hat band: squeeze it under Nyquist.
+        high_hz = min(high_hz, 0.45 * sample_rate)
+        low_hz = min(low_hz, 0.5 * high_hz)
         sos = signal.butter(2, [low_hz, high_hz], btype="bandpass", fs=sample_rate, output="sos")
         filtered = signal.sosfilt(sos, noise)
         return filtered / (np.max(np.abs(filtered)) + 1e-12)
