@@ -120,3 +120,103 @@ def test_precision_fallbacks_on_cpu():
     assert flag == "bf16-mixed" and "16-mixed" in note
     flag, note = resolve_precision("16", "cpu")
     assert flag == "bf16-mixed" and note
+
+
+# --- data: split by song, augmentation only on training windows ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared_demo(tmp_path_factory):
+    """Three aligned 6-second demo songs at the tiny mel settings (no cache)."""
+    from liveify.data.dataset import prepare_pairs
+    from liveify.data.demo import make_demo_data
+
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_data(root, songs=3, duration_s=6.0, seed=3)
+    return prepare_pairs(
+        root / "studio",
+        root / "live",
+        mel_config=TINY_MEL,
+        use_cache=False,
+        progress=False,
+        log=None,
+    )
+
+
+def test_split_is_by_song(prepared_demo):
+    from liveify.train import LiveifyDataModule
+    from liveify.windows import window_starts
+
+    datamodule = LiveifyDataModule(
+        mel_config=TINY_MEL, prepared=prepared_demo, train_split=0.67, seed=5
+    )
+    datamodule.setup("fit")
+    all_songs = {song.studio_path.stem for song in prepared_demo.songs}
+    train_songs, val_songs = set(datamodule.train_songs), set(datamodule.val_songs)
+    assert train_songs and val_songs
+    assert not train_songs & val_songs
+    assert train_songs | val_songs == all_songs
+    # every window of a training song is in the training set, and no window of another song
+    train_windows = datamodule.train_dataset.windows
+    assert {song.studio_path.stem for song in train_windows.songs} == train_songs
+    expected = sum(
+        len(window_starts(song.n_frames, TINY_MEL.context_frames, 0.5))
+        for song in prepared_demo.songs
+        if song.studio_path.stem in train_songs
+    )
+    assert len(datamodule.train_dataset) == expected
+    assert {song.studio_path.stem for song in datamodule.val_dataset.windows.songs} == val_songs
+
+
+class BatchRecorder(pl.Callback):
+    def __init__(self):
+        self.train, self.val = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index):
+        self.train.append(batch["studio"].clone())
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_index, dataloader_idx=0):
+        self.val.append(batch["studio"].clone())
+
+
+def test_augmentation_only_reaches_training_batches(prepared_demo):
+    from liveify.data.augment import AugmentConfig
+    from liveify.data.dataset import song_windows
+    from liveify.train import LiveifyDataModule
+
+    always = AugmentConfig(probability=1.0, freq_mask_bins=8, time_mask_frames=20, noise_std=0.05)
+    datamodule = LiveifyDataModule(
+        mel_config=TINY_MEL, prepared=prepared_demo, batch_size=2, augment=always, seed=1
+    )
+    recorder = BatchRecorder()
+    torch.manual_seed(0)
+    module = LiveifyLightningModule(tiny_model_config(), TINY_MEL, learning_rate=1e-3)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+    )
+    trainer.fit(module, datamodule=datamodule)
+
+    def clean_windows(stems):
+        songs = [song for song in prepared_demo.songs if song.studio_path.stem in stems]
+        return np.concatenate([song_windows(song, TINY_MEL.context_frames)[0] for song in songs])
+
+    # validation (sanity check + the epoch's pass): exactly the clean windows, in order
+    clean_val = clean_windows(datamodule.val_songs)
+    seen_val = torch.cat(recorder.val)[:, 0].numpy()
+    sanity = len(seen_val) - len(clean_val)  # Lightning's sanity check: the first 2 batches
+    assert sanity == 4
+    np.testing.assert_array_equal(seen_val[:sanity], clean_val[:sanity])
+    np.testing.assert_array_equal(seen_val[sanity:], clean_val)
+    # training: every window was augmented, so none equals a clean window
+    clean_train = clean_windows(datamodule.train_songs)
+    seen_train = torch.cat(recorder.train)[:, 0].numpy()
+    assert len(seen_train) == len(clean_train)
+    for window in seen_train:
+        distances = np.abs(clean_train - window).max(axis=(1, 2))
+        assert distances.min() > 0.01
