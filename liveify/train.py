@@ -710,8 +710,8 @@ def train(
     num_workers, clamped = clamp_num_workers(options.num_workers)
     if clamped:
         note(clamped)
-    if options.resume and not Path(options.resume).is_file():
-        raise ParameterError(f"--resume {options.resume}: checkpoint not found")
+    if options.resume:
+        model_config, mel_config = _resumed_configs(options.resume, model_config, mel_config, note)
     if options.learning_rate <= 1e-5:
         note(
             f"learning rate {options.learning_rate:g} is very low for AdamW from scratch; "
@@ -836,6 +836,21 @@ def train(
         )
     result.wall_time_s = time.perf_counter() - started
     return result
+
+
+def _resumed_configs(
+    checkpoint: str | os.PathLike, model_config: ModelConfig, mel_config: MelConfig, note
+) -> tuple[ModelConfig, MelConfig]:
+    """The model and mel configs stored in a checkpoint to resume (they win over the options)."""
+    from liveify.model import load_checkpoint
+
+    _, stored_model_config, info = load_checkpoint(checkpoint)
+    stored_mel_config = (
+        MelConfig.from_dict(info["mel_config"]) if info["mel_config"] else mel_config
+    )
+    if stored_model_config != model_config or stored_mel_config != mel_config:
+        note(f"resuming {checkpoint}: using the model and mel settings stored in it")
+    return stored_model_config, stored_mel_config
 
 
 def _prepare_options(options: TrainOptions) -> dict:

@@ -220,3 +220,83 @@ def test_augmentation_only_reaches_training_batches(prepared_demo):
     for window in seen_train:
         distances = np.abs(clean_train - window).max(axis=(1, 2))
         assert distances.min() > 0.01
+
+
+# --- end to end through the CLI ------------------------------------------------------------------
+
+TINY_CLI_OPTIONS = [
+    "--embed-dim", "32", "--num-heads", "2", "--num-transformer-layers", "1",
+    "--gru-layers", "1", "--patch-size", "8", "--n-mels", "32", "--context-length", "4",
+    "--batch-size", "4", "--learning-rate", "1e-3", "--num-workers", "0",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_demo_data_train_export_and_render(tmp_path):
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from liveify.cli import main
+    from liveify.export import read_metadata
+    from liveify.model import load_checkpoint
+
+    runner = CliRunner()
+    demo = tmp_path / "demo"
+    result = runner.invoke(
+        main, ["demo-data", str(demo), "--songs", "3", "--duration", "6", "--seed", "2"]
+    )
+    assert result.exit_code == 0, result.output
+
+    checkpoints, onnx_path = tmp_path / "checkpoints", tmp_path / "model.onnx"
+    common = [
+        str(demo / "studio"), str(demo / "live"), *TINY_CLI_OPTIONS, "--precision", "32",
+        "--cache-dir", str(tmp_path / "cache"), "--checkpoint-dir", str(checkpoints),
+        "--log-dir", str(tmp_path / "logs"),
+    ]  # fmt: skip
+    result = runner.invoke(
+        main, ["train", *common, "--max-epochs", "2", "--export", str(onnx_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "best validation loss" in result.output
+    assert str(onnx_path) in result.output
+
+    model, config, info = load_checkpoint(checkpoints / "best.ckpt")
+    assert (config.embed_dim, config.patch_size, config.context_frames) == (32, 8, 88)
+    assert info["mel_config"]["n_mels"] == 32
+    training_info = info["training_info"]
+    songs = set(training_info["train_songs"]) | set(training_info["val_songs"])
+    assert len(songs) == 3 and not set(training_info["train_songs"]) & set(
+        training_info["val_songs"]
+    )
+
+    metadata = read_metadata(onnx_path)
+    assert metadata["training_info"]["epochs"] == 2
+    assert metadata["training_info"]["best_val_loss"] == pytest.approx(training_info["best_score"])
+
+    # losses, learning rate and gradient norm were logged every step
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (event_file,) = (tmp_path / "logs").rglob("events.out.tfevents.*")
+    events = EventAccumulator(str(event_file))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    steps = [event.step for event in events.Scalars("train_loss_step")]
+    assert len(steps) >= 4 and len(steps) == len(set(steps))
+    assert len(events.Scalars("grad_norm")) == len(steps)
+    assert any(tag.startswith("lr-AdamW") for tag in tags) and "val_loss" in tags
+
+    # the exported model runs as a render stage on the demo audio
+    model_stage = pytest.importorskip("liveify.plugins.model_stage")
+    audio, sample_rate = sf.read(next((demo / "studio").glob("*.wav")), dtype="float32")
+    audio = np.ascontiguousarray(audio.T)
+    output = model_stage.LiveModel(str(onnx_path))(audio, sample_rate)
+    assert output.shape == audio.shape
+    assert np.all(np.isfinite(output)) and np.abs(output - audio).max() > 1e-4
+
+    # resuming from the last checkpoint continues the run (one more epoch, cache reused)
+    result = runner.invoke(
+        main, ["train", *common, "--max-epochs", "3", "--resume", str(checkpoints / "last.ckpt")]
+    )
+    assert result.exit_code == 0, result.output
+    _, _, info = load_checkpoint(checkpoints / "last.ckpt")
+    assert info["training_info"]["epoch"] == 2  # 0-based: the third epoch
