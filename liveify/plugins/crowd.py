@@ -54,12 +54,13 @@ def read_cues(path: str | PathLike) -> tuple[list[Cue], np.ndarray]:
     """
     import mido
 
-    from liveify.errors import AudioFileError
-
     try:
         midi = mido.MidiFile(str(path))
-    except (OSError, ValueError, EOFError) as error:
-        raise AudioFileError(f"{path}: cannot read MIDI cue file ({error})") from None
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as error:
+        raise ParameterError(
+            f"Crowd cues {str(path)!r}: cannot read the MIDI file ({error}); "
+            "give a Standard MIDI File (.mid)"
+        ) from None
 
     cues: list[Cue] = []
     open_notes: dict[tuple[int, int], tuple[float, float]] = {}
@@ -473,7 +474,7 @@ class Crowd(Stage):
         slow_db = 10.0 * np.log10(slow + 1e-15)
         present = np.clip((fast_db - _SILENCE_DB) / 10.0, 0.0, 1.0)
         played = _one_pole(present, _alpha(2.0, hop_s), s["played"])
-        activity = _decaying_peak(played, 1.0 - _alpha(10.0, hop_s), s["activity"])
+        activity = _decaying_peak(played, 1.0 - _alpha(5.0, hop_s), s["activity"])
         surprise = np.clip((fast_db - slow_db - 4.0) / 6.0, 0.0, 1.0) * present
         peak = _decaying_peak(surprise, 1.0 - _alpha(1.5, hop_s), s["peak"])
         ref_num = _one_pole(fast * present, _alpha(5.0, hop_s), s["ref_num"])
@@ -514,7 +515,7 @@ class Crowd(Stage):
         cue = {kind: np.zeros_like(times_s) for kind in ("applause", "cheer", "clap_along")}
         for event in self.cues:
             if event.kind in cue:
-                ramp = np.clip((times_s - event.start_s) / 0.3, 0.0, 1.0)
+                ramp = np.clip((times_s - event.start_s) / 0.1, 0.0, 1.0)
                 fade = np.clip(1.0 - (times_s - event.end_s) / 1.0, 0.0, 1.0)
                 cue[event.kind] = np.maximum(cue[event.kind], event.intensity * ramp * fade)
 
