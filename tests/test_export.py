@@ -124,3 +124,29 @@ def test_music_like_window_spans_floor_and_loud_bands():
     window = onnx_export.music_like_window(TINY_MEL, 64)
     assert window.shape == (32, 64) and window.dtype == np.float32
     assert window.min() == -1.0 and window.max() > -0.2
+
+
+def test_export_command_writes_a_checked_model(tmp_path, tiny_model):
+    from click.testing import CliRunner
+
+    from liveify.cli import main
+
+    checkpoint = save_checkpoint(tmp_path / "best.pt", tiny_model, extra={"mel_config": TINY_MEL})
+    result = CliRunner().invoke(main, ["export", str(checkpoint), "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "parity max |torch - ORT|" in result.output
+    assert read_metadata(tmp_path / "m.onnx")["training_info"]["checkpoint"] == "best.pt"
+
+    default = CliRunner().invoke(main, ["export", str(checkpoint), "--fp16"])
+    assert default.exit_code == 0, default.output
+    assert read_metadata(tmp_path / "best.onnx")["precision"] == "fp16"
+
+    missing = CliRunner().invoke(main, ["export", str(tmp_path / "nope.ckpt")])
+    assert missing.exit_code != 0 and "not found" in missing.output
+    help_text = CliRunner().invoke(main, ["export", "--help"]).output
+    assert "liveify export runs/best.ckpt -o model.onnx" in help_text
+
+
+def test_export_rejects_an_unsupported_opset(tmp_path, tiny_model):
+    with pytest.raises(ParameterError, match="opset"):
+        export_onnx(tiny_model, tmp_path / "m.onnx", mel_config=TINY_MEL, opset=13)

@@ -24,6 +24,7 @@ INPUT_NAME = "mel"
 OUTPUT_NAME = "live_mel"
 #: Opset used when none is given: SDPA, LayerNormalization and GRU all export natively.
 DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 14, 21
 #: Largest |torch - ORT| allowed on the parity inputs, per precision. fp16 keeps float32 inputs
 #: and outputs and converts the weights and activations; on the full-size default model with
 #: random weights it measures about 1.3e-3, so 1e-2 leaves headroom for trained weights.
@@ -205,6 +206,11 @@ def export_onnx(
     config = model.config
     mel_config = _mel_config_for(config, mel_config)
     opset = DEFAULT_OPSET if opset is None else int(opset)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ParameterError(
+            f"opset must be in [{MIN_OPSET}, {MAX_OPSET}] (scaled_dot_product_attention needs "
+            f"14); got {opset}"
+        )
     precision = "fp16" if fp16 else "fp32"
     model = copy.deepcopy(model).float().cpu().eval()
 
@@ -227,7 +233,10 @@ def export_onnx(
                 do_constant_folding=True,
             )
         except Exception as error:
-            raise ModelFileError(f"{path}: ONNX export failed at opset {opset} ({error})") from None
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else repr(error)
+            raise ModelFileError(
+                f"{path}: ONNX export failed at opset {opset} ({reason})"
+            ) from None
     model_proto = onnx.load_model_from_string(buffer.getvalue())
     if fp16:
         model_proto = _to_fp16(model_proto)

@@ -163,6 +163,9 @@ class _Stream:
         self.next_block = 0
         self.wet_final_end = 0  # wet output before this sample is complete
         self.received = 0
+        #: When the signal's length is known (a whole-signal call), output at or after it is
+        #: discarded, so reconstruction blocks that only produce such output are skipped.
+        self.output_limit: int | None = None
         ramp = (np.arange(self.crossfade) + 0.5) / self.crossfade
         self.fade_in = ramp.astype(np.float32)
         self.fade_out = ramp[::-1].astype(np.float32)
@@ -179,6 +182,8 @@ class _Stream:
         start = self.frame_sample(first_frame - margin)
         stop = self.frame_sample(first_frame + self.mel_block + margin)
         mono = self.audio.read(start, stop).mean(axis=0)
+        if not mono.any():  # silence (lead-in, flush): the STFT of zeros is zeros, skip it
+            return np.zeros((config.n_mels, self.mel_block), dtype=np.float32)
         if self.sample_rate != config.sample_rate:
             import soxr
 
@@ -261,7 +266,12 @@ class _Stream:
             final_frames = self.next_window * self.hop  # no later window reaches before this
             if final_frames < needed_frame or self.studio.end < needed_frame:
                 return
-            self._reconstruct_block(self.next_block)
+            half = self.crossfade // 2
+            keep_start = self.frame_sample(self.next_block * self.block) - half
+            if self.output_limit is not None and keep_start >= self.output_limit:
+                self.wet_final_end = self.frame_sample((self.next_block + 1) * self.block) - half
+            else:
+                self._reconstruct_block(self.next_block)
             self.next_block += 1
 
     # -- 4. emission -----------------------------------------------------------------------------
@@ -276,16 +286,17 @@ class _Stream:
 
         stop_out = self.received - self.latency_samples
         output = np.zeros((self.channels, chunk.shape[1]), dtype=np.float32)
+        assert self.wet_final_end >= stop_out, "latency_samples is too small"
         lo = max(first_out, 0)
-        if lo < stop_out:
-            assert self.wet_final_end >= stop_out, "latency_samples is too small"
+        hi = stop_out if self.output_limit is None else min(stop_out, self.output_limit)
+        if lo < hi:
             mix = self.stage.mix
-            wet = self.wet.read(lo, stop_out)
+            wet = self.wet.read(lo, hi)
             if mix == 1.0:
-                output[:, lo - first_out :] = wet
+                output[:, lo - first_out : hi - first_out] = wet
             else:
-                dry = self.audio.read(lo, stop_out)
-                output[:, lo - first_out :] = mix * wet + (1.0 - mix) * dry
+                dry = self.audio.read(lo, hi)
+                output[:, lo - first_out : hi - first_out] = mix * wet + (1.0 - mix) * dry
         self._discard(max(stop_out, 0))
         return output
 
@@ -490,6 +501,7 @@ class LiveModel(Stage):
         """Stream `audio` then `latency` zeros; the aligned result is what follows the latency."""
         stream = _Stream(self, sample_rate, audio.shape[0])
         latency, n_samples = stream.latency_samples, audio.shape[1]
+        stream.output_limit = n_samples
         result = np.empty_like(audio)
         piece = self._piece_samples(sample_rate)
         for first in range(0, n_samples + latency, piece):

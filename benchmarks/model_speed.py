@@ -1,0 +1,234 @@
+"""Speed of the full-size model: torch eager vs ONNX Runtime per window, and LiveModel on a track.
+
+Prints real-time factors and ratios against the targets with PASS/MISS; `run(quick=False)`
+returns the result rows for a suite runner. Random weights (speed does not depend on training).
+
+    python benchmarks/model_speed.py            # ~2 minutes on 2 cores
+    python benchmarks/model_speed.py --quick    # ~40 s: fewer repeats, 60 s track, no knobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, print_rows, row
+
+TARGET_STAGE_REALTIME = 20.0  # x real time, 2 CPU cores
+TARGET_ORT_OVER_TORCH = 1.3
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def _median_seconds(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def synthetic_track(seconds: float, sample_rate: int = 44100, seed: int = 0) -> np.ndarray:
+    """Stereo chords, bass, hats and kick with a little noise: a stand-in for a mastered song."""
+    rng = np.random.default_rng(seed)
+    time_s = np.arange(int(seconds * sample_rate)) / sample_rate
+    bar_s = 2.0
+    chords_hz = [(220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6)]
+    left = np.zeros_like(time_s)
+    right = np.zeros_like(time_s)
+    bar = (time_s // bar_s).astype(int)
+    local_s = time_s % bar_s
+    for voice in range(3):
+        root_hz = np.array([chord[voice] for chord in chords_hz])[bar % 3]
+        tone = np.sin(2 * np.pi * root_hz * time_s) + 0.3 * np.sin(4 * np.pi * root_hz * time_s)
+        left += (0.5 + 0.25 * voice) * tone
+        right += (1.0 - 0.25 * voice) * tone
+    bass = np.sin(2 * np.pi * 55.0 * time_s) * np.exp(-2.0 * (time_s % 0.5))
+    beat_s = time_s % 0.5
+    kick = np.sin(2 * np.pi * 60 * beat_s * np.exp(-beat_s * 8)) * np.exp(-beat_s * 20)
+    hats = rng.standard_normal(len(time_s)) * np.exp(-((time_s + 0.25) % 0.5) * 60)
+    envelope = 0.6 + 0.4 * np.exp(-local_s)
+    mix = np.stack([left, right]) * 0.05 * envelope + 0.25 * (bass + kick) + 0.04 * hats
+    mix += 0.003 * rng.standard_normal(mix.shape)
+    return (mix / np.abs(mix).max() * 0.7).astype(np.float32)
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Run the benchmark and return result rows (`common.row`: benchmark, value, target, ...)."""
+    import onnxruntime
+    import torch
+
+    from liveify.export import export_onnx
+    from liveify.export.onnx_export import music_like_window
+    from liveify.mel import MelConfig
+    from liveify.model import LiveifyModel, ModelConfig, flops_per_window
+    from liveify.plugins.model_stage import LiveModel, _physical_cores
+    from liveify.windows import window_hop
+
+    rows: list[dict] = []
+    repeats = 3 if quick else 7
+    threads = _physical_cores()
+    print(f"{machine()}; ORT threads {threads}, torch threads {torch.get_num_threads()}")
+    print(f"load average before: {_load()} (other work on the machine slows every number)")
+
+    config, mel_config = ModelConfig(), MelConfig()
+    torch.manual_seed(0)
+    model = LiveifyModel(config).eval()
+    workdir = Path(tempfile.mkdtemp(prefix="liveify-bench-"))
+    onnx_path = workdir / "model.onnx"
+    report = export_onnx(model, onnx_path, mel_config=mel_config)
+    print(f"export: {report}")
+    rows.append(
+        row(
+            "ONNX export, full-size model (legacy exporter)",
+            report.export_seconds,
+            "s",
+            None,
+            note=f"parity max abs error {report.max_abs_error:.1e}",
+        )
+    )
+
+    window_s = config.context_frames * mel_config.frame_duration_s
+    hop_s = window_hop(config.context_frames, 0.5) * mel_config.frame_duration_s
+    windows = np.stack(
+        [
+            music_like_window(mel_config, config.context_frames)[np.newaxis],
+            np.random.default_rng(0).uniform(-1, 1, (1, 128, config.context_frames)),
+        ]
+    ).astype(np.float32)
+    batch = windows[:1]
+
+    def ort_session(level="ORT_ENABLE_ALL", intra_threads=threads):
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
+        options.intra_op_num_threads = intra_threads
+        return onnxruntime.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+
+    session = ort_session()
+
+    def torch_window():
+        with torch.inference_mode():
+            model(torch.from_numpy(batch))
+
+    def ort_window():
+        session.run(None, {"mel": batch})
+
+    for _ in range(2):  # warm-up: allocator arenas, lazy kernels
+        torch_window()
+        ort_window()
+    # interleave so both see the same background load
+    torch_times, ort_times = [], []
+    for _ in range(repeats):
+        torch_times.append(_median_seconds(torch_window, 1))
+        ort_times.append(_median_seconds(ort_window, 1))
+    torch_s, ort_s = statistics.median(torch_times), statistics.median(ort_times)
+    gflop = flops_per_window(config) / 1e9
+    print(f"\nper window ({config.context_frames} frames = {window_s:.1f} s, {gflop:.1f} GFLOP)")
+    print(f"  torch eager  {torch_s * 1e3:7.1f} ms  {gflop / torch_s:5.1f} GFLOP/s")
+    print(f"  ORT CPU      {ort_s * 1e3:7.1f} ms  {gflop / ort_s:5.1f} GFLOP/s")
+    ratio = torch_s / ort_s
+    verdict = "PASS" if ratio >= TARGET_ORT_OVER_TORCH else "MISS"
+    print(f"  ORT / torch speed ratio {ratio:.2f}x (target >= {TARGET_ORT_OVER_TORCH}x) {verdict}")
+    print(
+        f"  model-only real time at 50 % overlap: torch {hop_s / torch_s:.1f}x, "
+        f"ORT {hop_s / ort_s:.1f}x"
+    )
+    rows += [
+        row("torch eager per window, CPU", torch_s * 1e3, "ms", None),
+        row("ORT per window, CPU", ort_s * 1e3, "ms", None),
+        row("ORT speed / torch eager speed", ratio, "x", TARGET_ORT_OVER_TORCH),
+        row("model only, ORT, overlap 0.5", hop_s / ort_s, "x real time", None),
+    ]
+
+    if not quick:
+        print("\nORT knobs (per window, batch 1 unless noted)")
+        for label, level, intra in (
+            ("graph opt BASIC", "ORT_ENABLE_BASIC", threads),
+            ("graph opt EXTENDED", "ORT_ENABLE_EXTENDED", threads),
+            ("1 intra-op thread", "ORT_ENABLE_ALL", 1),
+        ):
+            knob_session = ort_session(level, intra)
+            knob_session.run(None, {"mel": batch})
+            seconds = _median_seconds(lambda s=knob_session: s.run(None, {"mel": batch}), 3)
+            print(f"  {label:22s} {seconds * 1e3:7.1f} ms")
+            rows.append(row(f"ORT per window, {label}", seconds * 1e3, "ms", None))
+        seconds = _median_seconds(lambda: session.run(None, {"mel": windows}), 3) / 2
+        print(f"  {'batch 2':22s} {seconds * 1e3:7.1f} ms per window")
+        rows.append(row("ORT per window, batch 2", seconds * 1e3, "ms", None))
+        del knob_session
+
+    track_s = 60.0 if quick else 180.0
+    sample_rate = 44100
+    track = synthetic_track(track_s, sample_rate)
+    settings = [("overlap 0.5, batch 4", {"overlap": 0.5, "batch_size": 4})]
+    if not quick:
+        settings.append(("overlap 0.25, batch 4", {"overlap": 0.25, "batch_size": 4}))
+    print(f"\nLiveModel on a {track_s / 60:.0f}-minute stereo 44.1 kHz track (flush included)")
+    for label, kwargs in settings:
+        stage = LiveModel(onnx_path, **kwargs)
+        stage(track[:, : sample_rate * 2], sample_rate)  # warm-up: librosa/soxr first calls
+        model_seconds = []
+        run_windows = stage._run
+
+        def timed_run(batch_windows, run_windows=run_windows, model_seconds=model_seconds):
+            started = time.perf_counter()
+            result = run_windows(batch_windows)
+            model_seconds.append(time.perf_counter() - started)
+            return result
+
+        stage._run = timed_run
+        model_seconds.clear()
+        started = time.perf_counter()
+        output = stage(track, sample_rate)
+        seconds = time.perf_counter() - started
+        assert output.shape == track.shape and np.all(np.isfinite(output))
+        realtime = track_s / seconds
+        verdict = "PASS" if realtime >= TARGET_STAGE_REALTIME else "MISS"
+        model_part = sum(model_seconds)
+        print(
+            f"  {label:22s} {seconds:6.1f} s = {realtime:5.1f}x real time "
+            f"(target >= {TARGET_STAGE_REALTIME:.0f}x) {verdict}; model {model_part:.1f} s, "
+            f"analysis + reconstruction {seconds - model_part:.1f} s; "
+            f"latency {stage.latency_samples_at(sample_rate) / sample_rate:.1f} s"
+        )
+        rows.append(
+            row(
+                f"LiveModel stage, {track_s / 60:.0f} min stereo 44.1 kHz, {label}",
+                realtime,
+                "x real time",
+                TARGET_STAGE_REALTIME,
+                note=f"model {model_part:.1f} s of {seconds:.1f} s; load {_load()}",
+            )
+        )
+    print(f"\nload average after: {_load()}")
+    print("CUDA: no GPU on this machine; run with onnxruntime-gpu for batched CUDA numbers.")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, 60 s track")
+    args = parser.parse_args()
+    print()
+    print_rows(run(quick=args.quick))
+
+
+if __name__ == "__main__":
+    main()
