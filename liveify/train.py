@@ -215,7 +215,7 @@ class LiveifyLightningModule(pl.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=batch_size,
-            sync_dist=not on_step,
+            sync_dist=True,
         )
         for name in ("l1", "spectral_convergence"):
             self.log(
@@ -224,7 +224,7 @@ class LiveifyLightningModule(pl.LightningModule):
                 on_step=on_step,
                 on_epoch=True,
                 batch_size=batch_size,
-                sync_dist=not on_step,
+                sync_dist=True,
             )
         return losses["loss"]
 
@@ -650,6 +650,8 @@ class TrainResult:
     val_songs: list[str]
     train_windows: int
     val_windows: int
+    accelerator: str = "cpu"
+    is_global_zero: bool = True
     export_path: Path | None = None
     export_report: str | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -699,9 +701,12 @@ def train(
     check_configs_agree(model_config, mel_config)
     notes: list[str] = []
 
+    from lightning.pytorch.utilities import rank_zero_only
+
     def note(text: str) -> None:
         notes.append(text)
-        echo(f"note: {text}")
+        if rank_zero_only.rank == 0:  # DDP runs this function once per process
+            echo(f"note: {text}")
 
     accelerator = resolve_accelerator(options.accelerator)
     precision, fallback = resolve_precision(options.precision, accelerator)
@@ -825,6 +830,8 @@ def train(
         val_songs=list(datamodule.val_songs or []),
         train_windows=len(datamodule.train_dataset or []),
         val_windows=len(datamodule.val_dataset or []),
+        accelerator=accelerator,
+        is_global_zero=trainer.is_global_zero,
         notes=notes,
     )
     if options.export and trainer.is_global_zero:
@@ -903,7 +910,7 @@ def format_summary(result: TrainResult) -> str:
         f"  device / precision    {result.device} / {result.precision}",
         f"  training speed        {number(result.samples_per_s, '.1f')} samples/s",
     ]
-    if result.model_tflops_per_s is not None and result.device != "CPU":
+    if result.model_tflops_per_s is not None and result.accelerator == "cuda":
         utilisation = (
             f", {100 * result.flops_utilisation:.1f} % model FLOP utilisation of "
             f"{result.peak_tflops:.0f} TFLOP/s bf16 peak per GPU"

@@ -20,6 +20,17 @@ from liveify.train import (  # noqa: E402
     resolve_precision,
 )
 
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread; two threads on a shared 2-core machine spin-wait
+    (measured: the overfit test takes 2 s on one thread, 34 s on two under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY_MEL = MelConfig(n_mels=32, context_length=4)  # 22 frames x 4 = 88 frames = 11 patches of 8
 
 
@@ -263,6 +274,8 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
     model, config, info = load_checkpoint(checkpoints / "best.ckpt")
     assert (config.embed_dim, config.patch_size, config.context_frames) == (32, 8, 88)
     assert info["mel_config"]["n_mels"] == 32
+    with torch.no_grad():
+        assert model(torch.zeros(2, 1, 32, 88)).shape == (2, 1, 32, 88)
     training_info = info["training_info"]
     songs = set(training_info["train_songs"]) | set(training_info["val_songs"])
     assert len(songs) == 3 and not set(training_info["train_songs"]) & set(
@@ -300,3 +313,30 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
     assert result.exit_code == 0, result.output
     _, _, info = load_checkpoint(checkpoints / "last.ckpt")
     assert info["training_info"]["epoch"] == 2  # 0-based: the third epoch
+
+
+def test_num_workers_are_clamped_to_the_cores(monkeypatch):
+    from liveify.train import clamp_num_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert clamp_num_workers(1) == (1, None)
+    workers, note = clamp_num_workers(10)
+    assert workers == 2 and "10" in note
+
+
+def test_wandb_logger_is_offline_or_names_the_extra(tmp_path, monkeypatch):
+    from liveify.errors import MissingDependencyError
+    from liveify.train import make_logger
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingDependencyError, match=r"liveify\[wandb\]"):
+            make_logger("wandb", tmp_path)
+        return
+    make_logger("wandb", tmp_path)
+    import os
+
+    assert os.environ["WANDB_MODE"] == "offline"
