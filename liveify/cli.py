@@ -366,7 +366,8 @@ def train_command(studio_dir, live_dir, **options):
         options=train_options,
         echo=lambda line: click.echo(line, err=True),
     )
-    click.echo(format_summary(result))
+    if result.is_global_zero:  # with DDP every process returns here; one report is enough
+        click.echo(format_summary(result))
 
 
 @main.command("demo-data")
