@@ -131,22 +131,22 @@ def _log_bump(frequencies_hz: np.ndarray, centre_hz: float, width_octaves: float
     return np.exp(-0.5 * (octaves / width_octaves) ** 2)
 
 
-def _unit_power(spectrum: np.ndarray, frame_length: int) -> np.ndarray:
-    """Scale one-sided power spectra so the noise they shape has unit variance (ortho irfft)."""
-    spectrum = np.array(spectrum, dtype=np.float64)
-    spectrum[..., 0] = spectrum[..., -1] = 0.0
-    total = 2.0 / frame_length * spectrum.sum(axis=-1, keepdims=True)
-    return spectrum / total
-
-
 @dataclass
 class _Bank:
-    """Spectral shapes and clap sounds for one sample rate and seed."""
+    """Spectral shapes and clap sounds for one sample rate and seed.
+
+    Noise spectra are built on a log-frequency grid (1/8 octave, 25 Hz-51 kHz) and interpolated
+    onto the FFT bins: smooth shapes need few points, and no matrix product (BLAS) is involved.
+    """
 
     hop: int
     frame_length: int
     window: np.ndarray  # sine window: squares of 50 %-overlapping frames sum to one
-    basis: np.ndarray  # (n_basis, bins) unit-power spectra: murmur x2, wash, roar, bumps
+    grid_low: np.ndarray  # per FFT bin: grid point below it ...
+    grid_fraction: np.ndarray  # ... and the interpolation weight of the point above
+    shapes: np.ndarray  # (4, grid) murmur dark/bright, applause wash, roar; unit power each
+    bump_kernel: np.ndarray  # a formant (1/8-octave Gaussian) on the grid
+    bump_norm: np.ndarray  # (n_centres,) unit-power scale of a formant at each centre
     claps: np.ndarray  # (n, clap_length) single claps, unit energy
     group_claps: np.ndarray  # (n, group_length) a crowd clapping one beat together, unit energy
 
@@ -154,8 +154,19 @@ class _Bank:
     def segment_length(self) -> int:
         return self.hop * _FRAMES_PER_SEGMENT
 
+    def to_bins(self, grid_power: np.ndarray) -> np.ndarray:
+        """Interpolate (frames, grid) power onto (frames, bins) FFT bins."""
+        low = grid_power[:, self.grid_low]
+        high = grid_power[:, self.grid_low + 1]
+        power = low + (high - low) * self.grid_fraction
+        power[:, 0] = power[:, -1] = 0.0  # no DC, no Nyquist
+        return power
 
-_MURMUR_DARK, _MURMUR_BRIGHT, _WASH, _ROAR, _FIRST_BUMP = range(5)
+
+_MURMUR_DARK, _MURMUR_BRIGHT, _WASH, _ROAR = range(4)
+_GRID_BELOW_CENTRES = 24  # grid points below the first formant centre (3 octaves: 25 Hz)
+_GRID_POINTS = _GRID_BELOW_CENTRES + 65  # up to 200 Hz * 2**8 = 51.2 kHz
+_BUMP_TAPS = 4
 
 
 def _make_bank(sample_rate: float, seed: int) -> _Bank:
@@ -163,8 +174,24 @@ def _make_bank(sample_rate: float, seed: int) -> _Bank:
 
     hop = 1 << round(math.log2(sample_rate * 0.023))  # ~23 ms at any sample rate
     frame_length = 2 * hop
-    f = np.fft.rfftfreq(frame_length, 1.0 / sample_rate)
-    high_pass = 1.0 / (1.0 + (120.0 / np.maximum(f, 1.0)) ** 4)
+    bins_hz = np.fft.rfftfreq(frame_length, 1.0 / sample_rate)
+    position = _CENTRE_STEPS_PER_OCTAVE * np.log2(np.maximum(bins_hz, 1.0) / 200.0)
+    position = np.clip(position + _GRID_BELOW_CENTRES, 0.0, _GRID_POINTS - 1.001)
+    grid_low = np.floor(position).astype(np.int64)
+    grid_fraction = (position - grid_low).astype(np.float32)
+    f = 200.0 * 2.0 ** ((np.arange(_GRID_POINTS) - _GRID_BELOW_CENTRES) / _CENTRE_STEPS_PER_OCTAVE)
+    bins_mask = np.ones(bins_hz.size)
+    bins_mask[0] = bins_mask[-1] = 0.0  # no DC, no Nyquist
+
+    def unit_power_scale(grid_power: np.ndarray) -> np.ndarray:
+        """1 / variance of noise shaped by these grid spectra (ortho irfft, see _add_frames)."""
+        fine = (
+            grid_power[:, grid_low] * (1 - grid_fraction)
+            + grid_power[:, grid_low + 1] * grid_fraction
+        ) * bins_mask
+        return frame_length / (2.0 * fine.sum(axis=1))
+
+    high_pass = 1.0 / (1.0 + (120.0 / f) ** 4)
     speech_top = 1.0 / (1.0 + (f / 3500.0) ** 4)
     murmur_dark = (
         high_pass * speech_top * (_log_bump(f, 450, 0.6) + 0.3 * _log_bump(f, 1000, 0.5) + 0.03)
@@ -172,16 +199,23 @@ def _make_bank(sample_rate: float, seed: int) -> _Bank:
     murmur_bright = (
         high_pass * speech_top * (_log_bump(f, 350, 0.5) + 0.5 * _log_bump(f, 2200, 0.4) + 0.03)
     )
-    wash = 1.0 / (1.0 + (700.0 / np.maximum(f, 1.0)) ** 4) / (1.0 + (f / 5000.0) ** 2)
+    wash = 1.0 / (1.0 + (700.0 / f) ** 4) / (1.0 + (f / 5000.0) ** 2)
     roar = high_pass * (
         _log_bump(f, 700, 0.3)
         + 0.6 * _log_bump(f, 1150, 0.3)
         + 0.3 * _log_bump(f, 2600, 0.3)
         + 0.05
     )
-    centres = 200.0 * 2.0 ** (np.arange(_N_CENTRES) / _CENTRE_STEPS_PER_OCTAVE)
-    bumps = [_log_bump(f, c, 0.15) for c in centres]
-    basis = _unit_power(np.stack([murmur_dark, murmur_bright, wash, roar, *bumps]), frame_length)
+    shapes = np.stack([murmur_dark, murmur_bright, wash, roar])
+    shapes *= unit_power_scale(shapes)[:, None]
+
+    # A formant: a Gaussian of 0.15 octave (1.2 grid steps) around its centre.
+    bump_kernel = np.exp(-0.5 * (np.arange(-_BUMP_TAPS, _BUMP_TAPS + 1) / 1.2) ** 2)
+    unit_bumps = np.zeros((_N_CENTRES, _GRID_POINTS))
+    for centre in range(_N_CENTRES):
+        at = _GRID_BELOW_CENTRES + centre
+        unit_bumps[centre, at - _BUMP_TAPS : at + _BUMP_TAPS + 1] = bump_kernel
+    bump_norm = unit_power_scale(unit_bumps)
 
     rng = np.random.default_rng([seed, 100])
     clap_length = round(0.010 * sample_rate)
@@ -218,7 +252,11 @@ def _make_bank(sample_rate: float, seed: int) -> _Bank:
         hop=hop,
         frame_length=frame_length,
         window=window.astype(np.float32),
-        basis=basis.astype(np.float32),
+        grid_low=grid_low,
+        grid_fraction=grid_fraction,
+        shapes=shapes.astype(np.float32),
+        bump_kernel=bump_kernel.astype(np.float32),
+        bump_norm=bump_norm.astype(np.float32),
         claps=claps.astype(np.float32),
         group_claps=group_claps.astype(np.float32),
     )
@@ -573,10 +611,11 @@ class Crowd(Stage):
                 parts -= np.float32(0.5)
                 parts *= np.float32(math.sqrt(6.0))
                 noise = parts.view(np.complex64)[..., 0]  # (real, imaginary) pairs
-                # Stereo spread: right = rho * left + sqrt(1 - rho^2) * independent noise.
                 rho = 1.0 - self.spread
-                noise[:, 1] = rho * noise[:, 0] + math.sqrt(1.0 - rho**2) * noise[:, 1]
-                self._cache[key] = {"noise": noise.astype(np.complex64, copy=False)}
+                if rho > 0.0:  # stereo spread: right = rho * left + sqrt(1 - rho^2) * independent
+                    noise[:, 1] *= np.float32(math.sqrt(1.0 - rho**2))
+                    noise[:, 1] += np.float32(rho) * noise[:, 0]
+                self._cache[key] = {"noise": noise}
             elif stream == 2:  # claps
                 rate = min(4.0 * self.size, 300.0)
                 count = rng.poisson(rate * length / sample_rate)
@@ -664,7 +703,7 @@ class Crowd(Stage):
         at = frames - reactions["first_frame"]
         times_s = reactions["times_s"][at]
         scale = reactions["scale"][at]
-        weights = np.zeros((frames.size, bank.basis.shape[0]))
+        dense = np.zeros((frames.size, 4))
         # Babble: a few syllable-rate modulations; more people, smoother bed.
         rates_hz, phases = self._babble()
         wobble = np.sin(2 * np.pi * rates_hz[None, :] * times_s[:, None] + phases[None, :]).mean(
@@ -673,15 +712,21 @@ class Crowd(Stage):
         tone = np.sin(2 * np.pi * 0.37 * times_s + phases[0])
         depth = float(np.clip(1.5 / math.sqrt(self.size / 10.0), 0.1, 0.6))
         murmur = reactions["murmur"][at] * (1.0 + depth * wobble * math.sqrt(len(rates_hz)))
-        weights[:, _MURMUR_DARK] = murmur * (0.5 + 0.5 * tone)
-        weights[:, _MURMUR_BRIGHT] = murmur * (0.5 - 0.5 * tone)
+        dense[:, _MURMUR_DARK] = murmur * (0.5 + 0.5 * tone)
+        dense[:, _MURMUR_BRIGHT] = murmur * (0.5 - 0.5 * tone)
         individual = float(np.clip(200.0 / self.size, 0.1, 1.0))
-        weights[:, _WASH] = reactions["applause"][at] * (1.0 - individual)
-        weights[:, _ROAR] = reactions["cheer"][at] * reactions["roar_share"]
-        self._voice_weights(weights, frames, times_s, reactions, hop)
+        dense[:, _WASH] = reactions["applause"][at] * (1.0 - individual)
+        dense[:, _ROAR] = reactions["cheer"][at] * reactions["roar_share"]
+        grid = np.einsum("fk,kg->fg", dense * scale[:, None], bank.shapes)
+        formants = self._voice_weights(frames, times_s)
+        if formants is not None:
+            # Each voice's formants: weights at their centres, spread by the formant kernel.
+            formants *= (scale[:, None] * bank.bump_norm).astype(np.float64)
+            for tap, height in enumerate(bank.bump_kernel):
+                at_grid = _GRID_BELOW_CENTRES - _BUMP_TAPS + tap
+                grid[:, at_grid : at_grid + _N_CENTRES] += height * formants
+        amplitude = np.sqrt(np.maximum(bank.to_bins(grid.astype(np.float32)), 0.0))
 
-        power = (scale[:, None] * weights).astype(np.float32) @ bank.basis
-        amplitude = np.sqrt(np.maximum(power, 0.0, out=power), out=power)
         # Work one noise segment (<= 64 frames) at a time: arrays stay in cache.
         per_segment = _FRAMES_PER_SEGMENT
         first = 0
@@ -716,16 +761,19 @@ class Crowd(Stage):
         accepted["power"] = accepted["gain"] ** 2 * reactions["voice_power"]
         self._voices = _concat_events(self._voices, accepted)
 
-    def _voice_weights(self, weights, frames, times_s, reactions, hop) -> None:
+    def _voice_weights(self, frames: np.ndarray, times_s: np.ndarray) -> np.ndarray | None:
+        """(frames, centres) formant weights of the cheering voices active in these frames."""
         voices = self._voices
         if not voices or voices["position"].size == 0:
-            return
+            return None
         elapsed = times_s[None, :] - voices["start_s"][:, None]
         progress = elapsed / voices["duration_s"][:, None]
-        active = (progress >= 0.0) & (progress < 1.0)
-        voice, frame = np.nonzero(active)
+        voice, frame = np.nonzero((progress >= 0.0) & (progress < 1.0))
+        # Voices that end before this chunk's last frame are not needed again.
+        ongoing = voices["start_s"] + voices["duration_s"] > times_s[-1]
+        self._voices = {key: values[ongoing] for key, values in voices.items()}
         if voice.size == 0:
-            return
+            return None
         x = progress[voice, frame]
         envelope = np.sin(np.pi * x) ** 2
         # Pitch-glide sweep: formants rise over the first 60 % and sag a little at the end.
@@ -733,16 +781,13 @@ class Crowd(Stage):
         first = voices["first_formant"][voice] + voices["glide_steps"][voice] * sweep
         second = first + voices["vowel_steps"][voice]
         power = voices["power"][voice] * envelope
-        n_centres = _N_CENTRES
+        weights = np.zeros(frames.size * _N_CENTRES)
         for centre, share in ((first, 1.0), (second, 0.5)):
-            column = np.clip(np.round(centre), 0, n_centres - 1).astype(np.int64)
-            flat = np.bincount(
-                frame * n_centres + column, weights=share * power, minlength=frames.size * n_centres
+            column = np.clip(np.round(centre), 0, _N_CENTRES - 1).astype(np.int64)
+            weights += np.bincount(
+                frame * _N_CENTRES + column, weights=share * power, minlength=weights.size
             )
-            weights[:, _FIRST_BUMP:] += flat.reshape(frames.size, n_centres)
-        # Voices that ended before this chunk's last frame are no longer needed.
-        ongoing = voices["start_s"] + voices["duration_s"] > times_s[-1]
-        self._voices = {key: values[ongoing] for key, values in voices.items()}
+        return weights.reshape(frames.size, _N_CENTRES)
 
     def _add_claps(self, crowd, start, stop, reactions, bank: _Bank, sample_rate: float) -> None:
         """Individual claps of the nearest people, as many as the applause drive allows."""
@@ -881,28 +926,29 @@ def _pan_gains(pan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _place(crowd: np.ndarray, templates: np.ndarray, offsets: np.ndarray, gains, pans) -> None:
     """Add `templates[i] * gains[i]` at `offsets[i]` (samples into `crowd`), panned.
 
-    Pans are rounded to eight positions: one mono bincount per position, then a 2 x 8 mix; events
-    are taken ~1.5 s at a time so the bincount buffers stay small.
+    Events are taken ~1.5 s at a time so the bincount buffers stay small.
     """
     count, template_length = templates.shape
     if count == 0:
         return
-    positions, window = 8, 1 << 16
     offsets = np.asarray(offsets, dtype=np.int64)
-    group = np.clip(np.round((np.asarray(pans) + 1.0) * (positions - 1) / 2.0), 0, positions - 1)
+    left, right = _pan_gains(np.asarray(pans, dtype=np.float64))
     shaped = templates * np.asarray(gains, dtype=np.float32)[:, None]
-    left, right = _pan_gains(np.linspace(-1.0, 1.0, positions))
-    mix = np.stack([left, right])
+    window = 1 << 16
     span = window + template_length
     ramp = np.arange(template_length)
     for begin in range(int(offsets.min()), int(offsets.max()) + 1, window):
         chosen = (offsets >= begin) & (offsets < begin + window)
         if not np.any(chosen):
             continue
-        index = ((offsets[chosen] - begin) + group[chosen].astype(np.int64) * span)[:, None] + ramp
-        mono = np.bincount(
-            index.ravel(), weights=shaped[chosen].ravel(), minlength=positions * span
+        index = ((offsets[chosen] - begin)[:, None] + ramp).ravel()
+        part = shaped[chosen]
+        both = np.bincount(
+            np.concatenate([index, index + span]),
+            weights=np.concatenate(
+                [(part * left[chosen, None]).ravel(), (part * right[chosen, None]).ravel()]
+            ),
+            minlength=2 * span,
         )
-        stereo = mix @ mono.reshape(positions, span)
         end = min(begin + span, crowd.shape[1])
-        crowd[:, begin:end] += stereo[:, : end - begin]
+        crowd[:, begin:end] += both.reshape(2, span)[:, : end - begin]
