@@ -104,3 +104,9 @@ def test_parameters_are_validated_and_named():
         pa_colouring(drive_db="loud")
     assert set(PA_PARAMETERS) == set(pa_colouring.__kwdefaults__)
     assert all(PA_PARAMETERS[k].default == v for k, v in pa_colouring.__kwdefaults__.items())
+
+
+@pytest.mark.parametrize("drive_db", [0.0, 6.0])
+def test_makeup_gain_applies_with_or_without_drive(drive_db):
+    board = pa_colouring(**{**FLAT, "drive_db": drive_db}, makeup_db=6.0)
+    assert gain_db(board, 1000.0, amplitude=0.005) == pytest.approx(6.0, abs=0.1)

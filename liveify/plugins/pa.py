@@ -86,18 +86,19 @@ def pa_colouring(
 ):
     """Build the PA colouring as a `pedalboard.Pedalboard` of native plugins.
 
-    Order: HighpassFilter x 2 (12 dB/octave) -> LowShelfFilter -> PeakFilter (presence) -> HighShelfFilter ->
-    Compressor -> Gain (makeup) -> Distortion + Gain (saturation, level-compensated so `drive_db`
-    changes the character, not the level) -> Limiter with its makeup cancelled, so the output
-    never exceeds `limiter_threshold_db` dBFS and quieter material passes at unity gain. Plugins
-    that would do nothing (0 dB gains, ratio 1, no drive) are left out to save time.
+    Order: HighpassFilter x 2 (12 dB/octave) -> LowShelfFilter -> PeakFilter (presence) ->
+    HighShelfFilter -> Compressor -> makeup gain -> Distortion + Gain (saturation,
+    level-compensated so `drive_db` changes the character, not the level) -> Limiter with its
+    makeup cancelled, so the output never exceeds `limiter_threshold_db` dBFS and quieter material
+    passes at unity gain. Plugins that would do nothing (0 dB gains, ratio 1, no drive) are left
+    out and neighbouring gains are merged, to save time.
 
     Examples
     --------
     >>> board = pa_colouring(low_cut_hz=40, presence_db=3, drive_db=4)
     >>> coloured = board(audio, 44100)                  # audio: float32 (channels, samples)
     >>> len(board)
-    11
+    10
     """
     import pedalboard
 
@@ -135,15 +136,15 @@ def pa_colouring(
                 release_ms=v["compressor_release_ms"],
             )
         )
-    if v["makeup_db"] != 0.0:
-        plugins.append(pedalboard.Gain(gain_db=v["makeup_db"]))
-    if v["drive_db"] > 0.0:
-        # Distortion is tanh(gain * x): small signals gain drive_db, which the Gain takes back.
-        plugins.append(pedalboard.Distortion(drive_db=v["drive_db"]))
-        plugins.append(pedalboard.Gain(gain_db=-v["drive_db"]))
+    # Gains are folded together where they meet: tanh(g * makeup * x) is Distortion(drive +
+    # makeup), and the drive compensation merges with the limiter's makeup cancellation.
     ceiling_db = v["limiter_threshold_db"]
+    if v["drive_db"] > 0.0:
+        plugins.append(pedalboard.Distortion(drive_db=v["drive_db"] + v["makeup_db"]))
+        plugins.append(pedalboard.Gain(gain_db=-v["drive_db"] - _JUCE_LIMITER_MAKEUP_DB))
+    else:
+        plugins.append(pedalboard.Gain(gain_db=v["makeup_db"] - _JUCE_LIMITER_MAKEUP_DB))
     plugins += [
-        pedalboard.Gain(gain_db=-_JUCE_LIMITER_MAKEUP_DB),
         pedalboard.Limiter(threshold_db=ceiling_db, release_ms=v["limiter_release_ms"]),
         pedalboard.Gain(gain_db=ceiling_db),
     ]
