@@ -6,7 +6,9 @@ without torch, lightning or whisper.
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import click
 
@@ -43,6 +45,275 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+
+
+@main.command("render")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-p",
+    "--preset",
+    default="stadium",
+    show_default=True,
+    help="Bundled preset name (see `liveify presets list`) or a path to a .toml file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder. Default: <album>-live/ beside the album.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ONNX model for the learned stage (from `liveify export`). "
+    "Default: the bundled model when the preset uses one.",
+)
+@click.option("--no-model", is_flag=True, help="Render the DSP chain only (venue, PA, crowd).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["wav", "flac"]),
+    default="wav",
+    show_default=True,
+)
+@click.option(
+    "--bit-depth",
+    type=click.Choice(["16", "24", "32f"]),
+    default="24",
+    show_default=True,
+    help="Integer PCM bits, or 32-bit float.",
+)
+@click.option(
+    "--sample-rate",
+    type=click.IntRange(8000, 384000),
+    help="Output sample rate in Hz. Default: each input's own rate.",
+)
+@click.option(
+    "--target-lufs",
+    type=click.FloatRange(-40, -5),
+    default=-14.0,
+    show_default=True,
+    help="Album loudness target; one gain for the whole album, true peak <= -1 dBTP.",
+)
+@click.option(
+    "--concert",
+    "concert_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the whole set as one continuous file, crowd bridging the songs.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Tracks rendered in parallel.",
+)
+@click.option("--force", is_flag=True, help="Re-render tracks whose output already exists.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (tracks, outputs, chain) and stop.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the crowd and venue randomness; same seed, same render.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def render_command(
+    inputs,
+    preset,
+    output_dir,
+    model_path,
+    no_model,
+    output_format,
+    bit_depth,
+    sample_rate,
+    target_lufs,
+    concert_path,
+    jobs,
+    force,
+    dry_run,
+    seed,
+    no_progress,
+):
+    """Render albums, files or .m3u playlists as live-concert versions.
+
+    Tracks of a folder are taken in natural order ("2 x" before "10 x"); a playlist gives its
+    own order. Existing outputs are kept (resume) unless --force. A bad track is reported and
+    the album goes on; the exit code is 1 if any track failed.
+
+    \b
+    Examples:
+      liveify render album/ --preset stadium
+      liveify render album/ -p club -o club-night/ --format flac --bit-depth 16
+      liveify render setlist.m3u --concert live-set.wav --jobs 2
+      liveify render song.wav --no-model --preset my-venue.toml --dry-run
+    """
+    from liveify.presets import load_preset
+    from liveify.render import (
+        RenderSettings,
+        collect_tracks,
+        default_output_dir,
+        plan_outputs,
+        render_album,
+        resolve_model,
+    )
+
+    loaded_preset = load_preset(preset)
+    tracks = collect_tracks(inputs)
+    settings = RenderSettings(
+        preset=loaded_preset,
+        output_dir=output_dir or default_output_dir(inputs),
+        output_format=output_format,
+        bit_depth=bit_depth,
+        sample_rate=sample_rate,
+        target_lufs=target_lufs,
+        jobs=jobs,
+        force=force,
+        seed=seed,
+        concert_path=concert_path,
+        progress=not no_progress,
+    )
+    model, model_note = resolve_model(model_path, not no_model, loaded_preset)
+    click.echo(f"preset {loaded_preset.name}: {loaded_preset.description}")
+    click.echo(f"model: {model_note}")
+    if dry_run:
+        for result in plan_outputs(tracks, settings):
+            action = "render" if result.status == "pending" else "skip (exists; --force redoes)"
+            click.echo(f"  {action:8s} {result.input} -> {result.output}")
+        click.echo(f"{len(tracks)} tracks; loudness target {target_lufs} LUFS; nothing written")
+        return
+    report = render_album(tracks, settings, model_path=model, model_note=model_note, log=click.echo)
+    _print_summary(report, settings.output_dir)
+    if any(track["status"] == "error" for track in report["tracks"]):
+        sys.exit(1)
+
+
+def _print_summary(report: dict, output_dir: Path) -> None:
+    rows = [("track", "status", "audio s", "render s", "x real time", "LUFS", "dBTP")]
+    for track in report["tracks"]:
+        duration, seconds = track["duration_s"], track["seconds"]
+        speed = f"{duration / seconds:.1f}" if duration and seconds else ""
+        rows.append(
+            (
+                Path(track["input"]).name[:40],
+                track["status"],
+                f"{duration:.1f}" if duration else "",
+                f"{seconds:.1f}" if seconds else "",
+                speed,
+                "" if track["lufs"] is None else f"{track['lufs']:.1f}",
+                "" if track["true_peak_db"] is None else f"{track['true_peak_db']:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    loudness = report["loudness"]
+    if loudness.get("gain_db") is not None:
+        note = " (limited by the true-peak ceiling)" if loudness.get("limited_by_true_peak") else ""
+        click.echo(f"album gain {loudness['gain_db']:+.2f} dB{note}")
+    failed = [t for t in report["tracks"] if t["status"] == "error"]
+    for track in failed:
+        click.echo(f"failed: {track['error']}", err=True)
+    if "concert" in report:
+        click.echo(f"concert: {report['concert']}")
+    click.echo(f"report: {output_dir / 'report.json'}")
+
+
+@main.group("presets")
+def presets_group():
+    """List and show the venue presets.
+
+    \b
+    Examples:
+      liveify presets list
+      liveify presets show stadium > my-venue.toml   # then edit and use --preset my-venue.toml
+    """
+
+
+@presets_group.command("list")
+def presets_list():
+    """Bundled presets with a one-line description."""
+    from liveify.presets import list_presets
+
+    presets = list_presets()
+    width = max(len(name) for name, _ in presets)
+    for name, description in presets:
+        click.echo(f"{name.ljust(width)}  {description}")
+
+
+@presets_group.command("show")
+@click.argument("name")
+def presets_show(name):
+    """Print the fully resolved TOML of a preset (a bundled name or a .toml path)."""
+    from liveify.presets import load_preset
+
+    click.echo(load_preset(name).to_toml(), nl=False)
+
+
+@main.command("demo")
+@click.argument(
+    "outdir",
+    required=False,
+    default="liveify-demo",
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "-p",
+    "--preset",
+    default="stadium",
+    show_default=True,
+    help="Preset to render the demo album with.",
+)
+@click.option("--songs", type=click.IntRange(1, 12), default=3, show_default=True)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(5, 120),
+    default=20.0,
+    show_default=True,
+    help="Seconds per demo song.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo_command(outdir, preset, songs, duration_s, seed):
+    """Make a short synthetic album and render it live, to hear Liveify in under a minute.
+
+    Writes OUTDIR/studio (the generated studio songs), OUTDIR/reference-live (the synthetic
+    generator's own "live" takes, for comparison) and OUTDIR/studio-live (Liveify's render).
+
+    \b
+    Examples:
+      liveify demo
+      liveify demo my-demo/ --preset club --songs 2
+    """
+    from liveify.data.demo import make_demo_data
+    from liveify.presets import load_preset
+    from liveify.render import RenderSettings, collect_tracks, render_album, resolve_model
+
+    loaded_preset = load_preset(preset)
+    click.echo(f"writing {songs} synthetic songs of {duration_s:g} s to {outdir}/ ...")
+    make_demo_data(outdir, songs=songs, duration_s=duration_s, seed=seed)
+    reference = outdir / "reference-live"
+    if reference.exists():
+        shutil.rmtree(reference)
+    (outdir / "live").rename(reference)
+    studio = outdir / "studio"
+    settings = RenderSettings(
+        preset=loaded_preset, output_dir=outdir / "studio-live", force=True, seed=seed
+    )
+    model, model_note = resolve_model(None, True, loaded_preset)
+    click.echo(f"rendering with preset {loaded_preset.name}; {model_note}")
+    report = render_album(
+        collect_tracks([studio]), settings, model_path=model, model_note=model_note, log=click.echo
+    )
+    _print_summary(report, settings.output_dir)
+    first = Path(report["tracks"][0]["output"])
+    click.echo("")
+    click.echo(f"studio songs:     {studio}/")
+    click.echo(f"Liveify's render: {settings.output_dir}/")
+    click.echo(f"listen, e.g.:     play '{first}'   (sox), or open the folder in any player")
 
 
 @main.command("train")
@@ -403,6 +674,50 @@ def demo_data_command(outdir, songs, duration_s, seed):
     for studio_path, live_path, _ in written:
         click.echo(f"  {studio_path.name}  <->  {live_path.name}")
     click.echo(f"train on them: liveify train '{outdir}/studio' '{outdir}/live' --development-mode")
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ONNX file to write. Default: CHECKPOINT with the suffix .onnx.",
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(14, 21),
+    default=None,
+    help="ONNX opset.  [default: 17]",
+)
+@click.option(
+    "--fp16",
+    is_flag=True,
+    help="Store float16 weights: half the file, faster on CUDA, usually slower on CPU "
+    "(parity bound 1e-2 instead of 1e-4).",
+)
+def export_command(checkpoint, output_path, opset, fp16):
+    """Export a trained CHECKPOINT to ONNX for `liveify render --model`.
+
+    CHECKPOINT is a Lightning .ckpt from `liveify train` or a plain .pt holding model_config,
+    mel_config and state_dict (loaded with weights_only=True). The ONNX file has a dynamic batch
+    axis and carries the model and mel configs and training facts, so LiveModel needs nothing
+    else. It is written only if ONNX Runtime matches torch on random and music-like windows
+    (max abs error < 1e-4, or 1e-2 with --fp16).
+
+    \b
+    Examples:
+      liveify export runs/best.ckpt -o model.onnx
+      liveify export runs/best.ckpt -o model-fp16.onnx --fp16
+      liveify render album/ --model model.onnx
+    """
+    from liveify.export import export_checkpoint
+
+    output_path = output_path or checkpoint.with_suffix(".onnx")
+    click.echo(f"exporting {checkpoint} -> {output_path} (parity-checked) ...")
+    report = export_checkpoint(checkpoint, output_path, opset=opset, fp16=fp16)
+    click.echo(f"wrote {report}")
 
 
 @main.command("eval")

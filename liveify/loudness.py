@@ -10,15 +10,33 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter, lfilter_zi, resample_poly
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import firwin, sosfilt
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 BLOCK_S = 0.4
 STEP_S = 0.1
 TRUE_PEAK_OVERSAMPLING = 4
-#: Samples of history each block carries into oversampling so block edges are filtered correctly.
-_TRUE_PEAK_CONTEXT = 64
+#: The 4x interpolator: scipy.signal.resample_poly's own design (Kaiser beta 5, 10 zero crossings
+#: per side), zero-padded to whole phases. BS.1770-4's minimal 48-tap example under-reads
+#: inter-sample peaks by up to ~0.3 dB on real mixes; this one agrees with resample_poly.
+_TRUE_PEAK_FILTER = np.pad(
+    firwin(81, 1.0 / TRUE_PEAK_OVERSAMPLING, window=("kaiser", 5.0)) * TRUE_PEAK_OVERSAMPLING,
+    (0, 3),
+).astype(np.float32)
+_TAPS_PER_PHASE = len(_TRUE_PEAK_FILTER) // TRUE_PEAK_OVERSAMPLING
+#: The interpolator's polyphase form, (taps per phase, phases): one matrix product per block
+#: computes every oversampled value, several times faster than scipy's upfirdn.
+_TRUE_PEAK_PHASES = np.ascontiguousarray(
+    np.stack(
+        [
+            _TRUE_PEAK_FILTER[phase::TRUE_PEAK_OVERSAMPLING]
+            for phase in range(TRUE_PEAK_OVERSAMPLING)
+        ],
+        axis=1,
+    )[::-1]
+)
 
 
 def db_to_gain(level_db: float) -> float:
@@ -29,14 +47,17 @@ def gain_to_db(gain: float) -> float:
     return 20.0 * math.log10(max(gain, 1e-12))
 
 
-def _k_weighting_sections(sample_rate: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def _k_weighting_sos(sample_rate: float) -> np.ndarray:
+    """pyloudnorm's K-weighting biquads (pre-filter shelf, RLB high-pass) as second-order sections."""
     import pyloudnorm
 
     meter = pyloudnorm.Meter(round(sample_rate))
-    return [
-        (np.asarray(stage.b) * stage.passband_gain, np.asarray(stage.a))
-        for stage in meter._filters.values()
-    ]
+    sections = []
+    for stage in meter._filters.values():
+        b = np.asarray(stage.b, dtype=np.float64) * stage.passband_gain
+        a = np.asarray(stage.a, dtype=np.float64)
+        sections.append(np.concatenate([b / a[0], a / a[0]]))
+    return np.stack(sections)
 
 
 class LoudnessMeter:
@@ -50,25 +71,21 @@ class LoudnessMeter:
     def __init__(self, sample_rate: float, channels: int):
         self.sample_rate = float(sample_rate)
         self.channels = channels
-        self._sections = _k_weighting_sections(sample_rate)
-        self._filter_states = [
-            np.repeat(lfilter_zi(b, a)[np.newaxis, :] * 0.0, channels, axis=0)
-            for b, a in self._sections
-        ]
+        self._sos = _k_weighting_sos(sample_rate)
+        self._filter_state = np.zeros((self._sos.shape[0], channels, 2))
         self._step_samples = round(STEP_S * sample_rate)
         self._pending = np.zeros((channels, 0), dtype=np.float64)
         self._step_mean_squares: list[np.ndarray] = []
         self._true_peak = 0.0
-        self._peak_history = np.zeros((channels, 0), dtype=np.float32)
+        # Starts with the silence before the signal, so its first samples are interpolated too.
+        self._peak_history = np.zeros((channels, _TAPS_PER_PHASE - 1), dtype=np.float32)
 
     def add(self, block: np.ndarray) -> None:
         """Measure the next block, shaped (channels, samples)."""
         block = np.asarray(block, dtype=np.float32)
-        weighted = block.astype(np.float64)
-        for index, (b, a) in enumerate(self._sections):
-            weighted, self._filter_states[index] = lfilter(
-                b, a, weighted, axis=1, zi=self._filter_states[index]
-            )
+        weighted, self._filter_state = sosfilt(
+            self._sos, block.astype(np.float64), axis=1, zi=self._filter_state
+        )
         pending = np.concatenate([self._pending, weighted], axis=1)
         whole_steps = pending.shape[1] // self._step_samples
         if whole_steps:
@@ -85,19 +102,18 @@ class LoudnessMeter:
         self._track_true_peak(np.zeros((self.channels, 0), np.float32), final=True)
 
     def _track_true_peak(self, block: np.ndarray, *, final: bool) -> None:
-        with_history = np.concatenate([self._peak_history, block], axis=1)
-        if with_history.shape[1] == 0:
-            return
-        oversampled = resample_poly(with_history, TRUE_PEAK_OVERSAMPLING, 1, axis=1)
-        start = min(self._peak_history.shape[1], _TRUE_PEAK_CONTEXT // 2) * TRUE_PEAK_OVERSAMPLING
-        stop = oversampled.shape[1]
-        if not final:
-            # The newest samples are filtered as if silence followed; measure them next time.
-            stop -= min(_TRUE_PEAK_CONTEXT // 2, block.shape[1]) * TRUE_PEAK_OVERSAMPLING
-        if stop > start:
-            self._true_peak = max(self._true_peak, float(np.abs(oversampled[:, start:stop]).max()))
+        # Each oversampled value needs the _TAPS_PER_PHASE samples around it: carry that many
+        # from the previous block, and at the end pad with the silence that follows the signal.
+        tail = np.zeros((self.channels, _TAPS_PER_PHASE if final else 0), np.float32)
+        with_history = np.concatenate([self._peak_history, block, tail], axis=1)
+        if with_history.shape[1] >= _TAPS_PER_PHASE:
+            neighbourhoods = sliding_window_view(with_history, _TAPS_PER_PHASE, axis=1)
+            oversampled = neighbourhoods @ _TRUE_PEAK_PHASES
+            self._true_peak = max(self._true_peak, float(np.abs(oversampled).max()))
+            self._peak_history = with_history[:, -(_TAPS_PER_PHASE - 1) :]
+        else:
+            self._peak_history = with_history
         self._true_peak = max(self._true_peak, float(np.abs(block).max(initial=0.0)))
-        self._peak_history = with_history[:, -_TRUE_PEAK_CONTEXT:]
 
     def step_mean_squares(self) -> np.ndarray:
         """K-weighted mean square (summed over channels) of every complete 100 ms step so far."""

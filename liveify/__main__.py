@@ -1,0 +1,5 @@
+"""`python -m liveify` runs the command line."""
+
+from liveify.cli import main
+
+main()

@@ -1,0 +1,453 @@
+"""Album rendering: each track streamed through the live chain, one loudness gain for the album.
+
+Pass 1 renders every track in blocks (lead-in silence, the track, a tail of silence for the crowd
+and the reverb) to a float intermediate while measuring loudness and true peak; pass 2 applies
+the album gain and writes each output atomically; `concert_path` then joins the outputs into one
+continuous set. Memory stays at a few blocks per track, whatever its length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liveify.audio import (
+    atomic_audio_writer,
+    is_audio_file,
+    probe,
+    read_audio,
+    read_blocks,
+    subtype_for,
+    to_stereo,
+)
+from liveify.errors import AudioFileError, LiveifyError, ModelFileError, ParameterError
+from liveify.loudness import LoudnessMeter, db_to_gain, integrated_lufs
+
+BLOCK_FRAMES = 1 << 16
+PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
+#: Headroom kept below the true-peak ceiling for the rounding of integer output formats.
+QUANTISATION_MARGIN_DB = 0.05
+BUNDLED_MODEL = Path(__file__).parent / "models" / "demo.onnx"
+
+
+@dataclass
+class RenderSettings:
+    """Everything `render_album` needs besides the track list; the CLI fills it from its options."""
+
+    preset: object  # liveify.presets.Preset
+    output_dir: Path
+    model_path: Path | None = None
+    output_format: str = "wav"
+    bit_depth: str = "24"
+    sample_rate: float | None = None
+    target_lufs: float = -14.0
+    true_peak_ceiling_db: float = -1.0
+    jobs: int = 1
+    force: bool = False
+    seed: int = 0
+    concert_path: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrackResult:
+    """One row of report.json."""
+
+    input: str
+    output: str
+    status: str = "pending"  # ok | error | skipped
+    error: str | None = None
+    duration_s: float | None = None
+    seconds: float | None = None
+    lufs: float | None = None
+    true_peak_db: float | None = None
+    intermediate: Path | None = field(default=None, repr=False)
+    step_mean_squares: np.ndarray | None = field(default=None, repr=False)
+    raw_true_peak_db: float | None = field(default=None, repr=False)
+
+    def to_report(self) -> dict:
+        row = asdict(self)
+        for private in ("intermediate", "step_mean_squares", "raw_true_peak_db"):
+            row.pop(private)
+        return row
+
+
+# --- which tracks, in which order, to where --------------------------------------------------
+def natural_key(path: Path) -> list:
+    """Sort key that puts "2 Song" before "10 Song" (numbers compare as numbers)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def read_playlist(path: Path) -> list[Path]:
+    """Tracks of an .m3u/.m3u8 playlist in its order; relative entries resolve beside it."""
+    tracks = []
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            track = Path(entry)
+            tracks.append(track if track.is_absolute() else path.parent / track)
+    if not tracks:
+        raise ParameterError(f"{path}: playlist lists no tracks")
+    return tracks
+
+
+def collect_tracks(inputs: Sequence[Path]) -> list[Path]:
+    """Expand folders (audio files in natural order), playlists (their order) and single files."""
+    tracks: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(
+                (p for p in item.iterdir() if p.is_file() and is_audio_file(p)), key=natural_key
+            )
+            if not found:
+                raise ParameterError(f"{item}: no audio files (wav, flac, ogg, mp3, aiff) found")
+            tracks.extend(found)
+        elif item.suffix.lower() in PLAYLIST_EXTENSIONS:
+            tracks.extend(read_playlist(item))
+        elif item.exists():
+            tracks.append(item)
+        else:
+            raise ParameterError(f"{item}: no such file or folder")
+    return tracks
+
+
+def default_output_dir(inputs: Sequence[Path]) -> Path:
+    """`<album>-live/` beside the album folder (or beside the folder of the first file)."""
+    first = Path(inputs[0]).resolve()
+    if first.is_dir():
+        album = first
+    elif first.suffix.lower() in PLAYLIST_EXTENSIONS:
+        album = first.with_suffix("")
+    else:
+        album = first.parent
+    return album.parent / f"{album.name}-live"
+
+
+def plan_outputs(tracks: Sequence[Path], settings: RenderSettings) -> list[TrackResult]:
+    """Pair every track with its output path; refuse to write over or beside the inputs."""
+    output_dir = settings.output_dir.resolve()
+    input_folders = {track.resolve().parent for track in tracks}
+    if output_dir in input_folders:
+        raise ParameterError(
+            f"refusing to write into the input folder {output_dir}; choose another -o/--output"
+        )
+    results, seen = [], {}
+    for track in tracks:
+        output = output_dir / f"{track.stem}.{settings.output_format}"
+        if output in seen:
+            raise ParameterError(
+                f"{track} and {seen[output]} would both be written to {output.name}; rename one"
+            )
+        seen[output] = track
+        status = "skipped" if output.exists() and not settings.force else "pending"
+        results.append(TrackResult(input=str(track), output=str(output), status=status))
+    return results
+
+
+# --- the chain --------------------------------------------------------------------------------
+def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Path | None, str]:
+    """Which ONNX model the render uses, and a one-line reason for the report and the log."""
+    if not use_model:
+        return None, "model stage off (--no-model)"
+    if model_path is not None:
+        if not Path(model_path).exists():
+            raise ModelFileError(f"{model_path}: no such model file")
+        return Path(model_path), f"model {model_path}"
+    if not preset.model:
+        return None, f"preset {preset.name} does not use the model stage"
+    if BUNDLED_MODEL.exists():
+        return BUNDLED_MODEL, f"bundled model {BUNDLED_MODEL.name}"
+    return None, "no bundled model installed; rendering the DSP chain only"
+
+
+def build_chain(preset, model_path: Path | None, *, seed: int):
+    """The live chain of `preset`, with the learned model stage first when a model is given."""
+    from liveify.plugins.chain import Chain
+
+    stages = []
+    if model_path is not None:
+        from liveify.plugins.model_stage import LiveModel
+
+        stages.append(LiveModel(model_path))
+    stages.extend(preset.build_stages(seed=seed))
+    return Chain(stages)
+
+
+def _set_beats(chain, track: Path) -> None:
+    """Give every Crowd stage the track's beats, tracked once on the whole track at 22.05 kHz."""
+    from liveify.plugins.crowd import Crowd
+
+    crowds = [stage for stage in chain if isinstance(stage, Crowd)]
+    if not crowds or not any(getattr(crowd, "clap_along", True) for crowd in crowds):
+        return
+    analysis_rate = 22050
+    audio, _ = read_audio(track, sample_rate=analysis_rate)
+    beat_times_s = Crowd.track_beats(audio.mean(axis=0), analysis_rate)
+    for crowd in crowds:
+        crowd.beat_times_s = beat_times_s
+
+
+# --- pass 1: render to float intermediates ------------------------------------------------------
+def _silence(channels: int, frames: int) -> list[np.ndarray]:
+    return [
+        np.zeros((channels, min(BLOCK_FRAMES, frames - start)), np.float32)
+        for start in range(0, frames, BLOCK_FRAMES)
+    ]
+
+
+def render_track(
+    result: TrackResult,
+    index: int,
+    settings: RenderSettings,
+    model_path: Path | None,
+    work_dir: Path,
+    on_progress: Callable[[float], None] = lambda seconds: None,
+) -> None:
+    """Render one track into a float intermediate in `work_dir`, filling `result` in place."""
+    track = Path(result.input)
+    info = probe(track)
+    rate = float(settings.sample_rate or info.sample_rate)
+    preset = settings.preset
+    chain = build_chain(preset, model_path, seed=settings.seed + index)
+    _set_beats(chain, track)
+
+    lead_in = round(preset.lead_in_s * rate)
+    tail = round(preset.tail_s * rate) + chain.tail_samples(rate)
+    latency = chain.latency_samples
+    expected_frames = lead_in + round(info.duration_s * rate) + round(preset.tail_s * rate)
+
+    def input_blocks():
+        yield from _silence(2, lead_in)
+        for block in read_blocks(track, sample_rate=rate, block_frames=BLOCK_FRAMES):
+            yield to_stereo(block)
+            on_progress(block.shape[1] / rate)
+        yield from _silence(2, tail + latency)
+
+    meter = LoudnessMeter(rate, 2)
+    intermediate = work_dir / f"{index:04d}.wav"
+    written = 0
+    to_drop = latency
+    first = True
+    with atomic_audio_writer(intermediate, rate, 2, subtype="FLOAT") as writer:
+        for block in input_blocks():
+            if block.shape[1] == 0:
+                continue
+            output = chain(block, rate, reset=first)
+            first = False
+            if to_drop:
+                dropped = min(to_drop, output.shape[1])
+                output, to_drop = output[:, dropped:], to_drop - dropped
+            output = output[:, : max(0, expected_frames - written)]
+            if not np.isfinite(output).all():
+                raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
+            if output.shape[1]:
+                meter.add(output)
+                writer.write(output.T)
+                written += output.shape[1]
+    meter.finish()
+    result.intermediate = intermediate
+    result.duration_s = info.duration_s
+    result.step_mean_squares = meter.step_mean_squares()
+    result.raw_true_peak_db = meter.true_peak_db()
+
+
+# --- album gain and pass 2 --------------------------------------------------------------------
+def album_gain_db(rendered: Sequence[TrackResult], settings: RenderSettings) -> dict:
+    """One gain for the album: to the loudness target, unless that would break the peak ceiling."""
+    album_lufs = integrated_lufs(np.concatenate([r.step_mean_squares for r in rendered]))
+    loudest_peak_db = max(r.raw_true_peak_db for r in rendered)
+    if not np.isfinite(album_lufs):
+        return {
+            "album_lufs": None,
+            "gain_db": 0.0,
+            "limited_by_true_peak": False,
+            "target_lufs": settings.target_lufs,
+        }
+    gain_db = settings.target_lufs - album_lufs
+    ceiling_gain_db = settings.true_peak_ceiling_db - QUANTISATION_MARGIN_DB - loudest_peak_db
+    return {
+        "target_lufs": settings.target_lufs,
+        "album_lufs_before_gain": round(album_lufs, 2),
+        "gain_db": round(min(gain_db, ceiling_gain_db), 3),
+        "limited_by_true_peak": bool(ceiling_gain_db < gain_db),
+        "true_peak_ceiling_db": settings.true_peak_ceiling_db,
+    }
+
+
+def write_output(result: TrackResult, gain_db: float, settings: RenderSettings) -> None:
+    """Apply the album gain to the intermediate and write the final file atomically.
+
+    A gain scales loudness and true peak by exactly its decibels, so the output's figures come
+    from the intermediate's measurement instead of a second metering pass.
+    """
+    gain = db_to_gain(gain_db)
+    rate = probe(result.intermediate).sample_rate
+    with atomic_audio_writer(
+        result.output, rate, 2, subtype=subtype_for(settings.bit_depth)
+    ) as writer:
+        for block in read_blocks(result.intermediate, block_frames=BLOCK_FRAMES):
+            writer.write((block * gain).T)
+    track_lufs = integrated_lufs(result.step_mean_squares)
+    result.lufs = round(track_lufs + gain_db, 2) if np.isfinite(track_lufs) else None
+    result.true_peak_db = round(result.raw_true_peak_db + gain_db, 2)
+
+
+def write_concert(outputs: Sequence[Path], concert_path: Path, settings: RenderSettings) -> None:
+    """Join the rendered tracks (each with its crowd lead-in and tail) into one continuous set."""
+    rate = float(settings.sample_rate or probe(outputs[0]).sample_rate)
+    with atomic_audio_writer(
+        concert_path, rate, 2, subtype=subtype_for(settings.bit_depth)
+    ) as writer:
+        for output in outputs:
+            for block in read_blocks(output, sample_rate=rate, block_frames=BLOCK_FRAMES):
+                writer.write(to_stereo(block).T)
+
+
+def _previous_gain(report_path: Path, settings: RenderSettings) -> dict | None:
+    """The album gain of an earlier run with the same preset and target, for resumed renders."""
+    try:
+        report = json.loads(report_path.read_text())
+        loudness = report["loudness"]
+        if (
+            report["preset"] == settings.preset.name
+            and loudness["target_lufs"] == settings.target_lufs
+        ):
+            return loudness
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def write_report(path: Path, report: dict) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".report.", suffix=".json", dir=path.parent)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(report, stream, indent=2)
+    os.replace(temporary, path)
+
+
+# --- the album --------------------------------------------------------------------------------
+def render_album(
+    tracks: Sequence[Path],
+    settings: RenderSettings,
+    *,
+    model_path: Path | None,
+    model_note: str,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Render `tracks` to `settings.output_dir`; returns the report (also written as report.json).
+
+    A failing track is reported and skipped; the others are still rendered. Interrupting leaves
+    no partial outputs behind.
+    """
+    from tqdm.auto import tqdm
+
+    results = plan_outputs(tracks, settings)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    pending = [r for r in results if r.status == "pending"]
+    total_s = 0.0
+    for result in pending:
+        with contextlib.suppress(LiveifyError):
+            total_s += probe(result.input).duration_s
+    album_bar = tqdm(
+        total=round(total_s, 1),
+        unit="s",
+        desc="album",
+        disable=not settings.progress,
+        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]",
+    )
+    bar_lock = threading.Lock()
+    free_positions = list(range(1, settings.jobs + 1))
+
+    def render_one(result: TrackResult) -> None:
+        index = results.index(result)
+        with bar_lock:
+            position = free_positions.pop(0)
+        started = time.perf_counter()
+        try:
+            duration_s = probe(result.input).duration_s
+            track_bar = tqdm(
+                total=round(duration_s, 1),
+                unit="s",
+                leave=False,
+                position=position,
+                desc=Path(result.input).name[:30],
+                disable=not settings.progress,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s",
+            )
+
+            def advance(seconds: float) -> None:
+                with bar_lock:
+                    track_bar.update(seconds)
+                    album_bar.update(seconds)
+
+            render_track(result, index, settings, model_path, work_dir, advance)
+            result.status = "ok"
+            track_bar.close()
+        except LiveifyError as error:
+            result.status, result.error = "error", str(error)
+        except Exception as error:  # an album keeps going past a track that breaks unexpectedly
+            result.status, result.error = (
+                "error",
+                f"{result.input}: {type(error).__name__}: {error}",
+            )
+        finally:
+            result.seconds = round(time.perf_counter() - started, 3)
+            with bar_lock:
+                free_positions.append(position)
+                free_positions.sort()
+        if result.status == "error":
+            album_bar.write(f"liveify: error: {result.error}")
+
+    work_dir = Path(tempfile.mkdtemp(prefix=".liveify-render-", dir=settings.output_dir))
+    try:
+        if settings.jobs == 1:
+            for result in pending:
+                render_one(result)
+        else:
+            with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
+                list(pool.map(render_one, pending))
+        album_bar.close()
+        rendered = [r for r in pending if r.status == "ok"]
+        report_path = settings.output_dir / "report.json"
+        loudness = {"target_lufs": settings.target_lufs, "gain_db": None}
+        if rendered:
+            skipped_any = any(r.status == "skipped" for r in results)
+            previous = _previous_gain(report_path, settings) if skipped_any else None
+            if previous is not None and previous.get("gain_db") is not None:
+                loudness = {**previous, "reused_from_previous_run": True}
+            else:
+                loudness = album_gain_db(rendered, settings)
+            peak_limit_db = settings.true_peak_ceiling_db - QUANTISATION_MARGIN_DB
+            for result in rendered:
+                # A reused gain was chosen without this track; keep its peak under the ceiling.
+                track_gain_db = min(loudness["gain_db"], peak_limit_db - result.raw_true_peak_db)
+                write_output(result, track_gain_db, settings)
+        report = {
+            "preset": settings.preset.name,
+            "model": str(model_path) if model_path else None,
+            "model_note": model_note,
+            "tracks": [r.to_report() for r in results],
+            "loudness": loudness,
+        }
+        if settings.concert_path is not None:
+            complete = [Path(r.output) for r in results if r.status in ("ok", "skipped")]
+            if complete:
+                write_concert(complete, settings.concert_path, settings)
+                report["concert"] = str(settings.concert_path)
+        write_report(report_path, report)
+        return report
+    finally:
+        album_bar.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
