@@ -254,8 +254,9 @@ class LiveifyLightningModule(pl.LightningModule):
                 no_decay.append(parameter)
         optimizer = torch.optim.AdamW(
             [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
+                # named groups: LearningRateMonitor logs lr-AdamW/decay and lr-AdamW/no_decay
+                {"params": decay, "weight_decay": self.hparams.weight_decay, "name": "decay"},
+                {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
             ],
             lr=self.hparams.learning_rate,
             betas=(0.9, 0.999),
@@ -734,7 +735,7 @@ def train(
         window_overlap=options.window_overlap,
         augment=options.augment,
         seed=options.seed,
-        prepare_options=_prepare_options(options),
+        prepare_options=_prepare_options(options, accelerator),
         echo=echo,
     )
     module = LiveifyLightningModule(
@@ -860,9 +861,10 @@ def _resumed_configs(
     return stored_model_config, stored_mel_config
 
 
-def _prepare_options(options: TrainOptions) -> dict:
+def _prepare_options(options: TrainOptions, accelerator: str) -> dict:
     """Keyword arguments for `prepare_pairs`; unset options keep the data code's defaults."""
     values = {
+        "whisper_device": "cuda" if accelerator == "cuda" and options.align == "lyrics" else None,
         "align": options.align,
         "max_align_cost": options.max_align_cost,
         "min_lyric_similarity": options.min_lyric_similarity,
@@ -908,7 +910,8 @@ def format_summary(result: TrainResult) -> str:
         f"  songs                 {len(result.train_songs)} train ({result.train_windows} windows), "
         f"{len(result.val_songs)} validation ({result.val_windows} windows)",
         f"  device / precision    {result.device} / {result.precision}",
-        f"  training speed        {number(result.samples_per_s, '.1f')} samples/s",
+        f"  training speed        {number(result.samples_per_s, '.1f')} samples/s "
+        "(forward, backward and optimiser step; data loading and validation excluded)",
     ]
     if result.model_tflops_per_s is not None and result.accelerator == "cuda":
         utilisation = (
