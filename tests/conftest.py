@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# One math thread per test process: on a shared 2-core machine, torch's and ONNX Runtime's thread
+# pools fighting over the cores make small tests many times slower, and the results are the same.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 import soundfile as sf
