@@ -101,18 +101,22 @@ def test_clap_along_lands_on_the_beats():
     assert abs(beat_contrast_db(quiet, beats_s)) < 1.5
 
 
-def test_beats_are_tracked_when_none_are_given():
-    t = np.arange(6 * SR) / SR
+@pytest.mark.parametrize("sample_rate", [SR, 44100])
+def test_beats_are_tracked_when_none_are_given(sample_rate):
+    t = np.arange(6 * sample_rate) / sample_rate
     clicks = np.zeros_like(t)
+    click = np.sin(2 * np.pi * 1000 * t[:400]) * np.exp(-t[:400] * 200)
     for beat_s in np.arange(0.5, 6.0, 0.5):  # 120 bpm
-        start = int(beat_s * SR)
-        clicks[start : start + 400] += np.sin(2 * np.pi * 1000 * t[:400]) * np.exp(-t[:400] * 200)
+        start = int(beat_s * sample_rate)
+        clicks[start : start + 400] += click
     audio = np.tile((0.3 * clicks + 0.05 * np.sin(2 * np.pi * 110 * t)).astype(np.float32), (2, 1))
-    beats_s = Crowd.track_beats(audio, SR)
+    beats_s = Crowd.track_beats(audio, sample_rate)
     assert len(beats_s) >= 6
     assert np.median(np.diff(beats_s)) == pytest.approx(0.5, abs=0.03)
-    tracked = Crowd(clap_along=True, seed=1)(audio, SR)
-    given = Crowd(clap_along=True, seed=1, beat_times_s=beats_s)(audio, SR)
+    # On the clicks, not between them.
+    assert np.median(np.abs((beats_s - 0.5 + 0.25) % 0.5 - 0.25)) < 0.03
+    tracked = Crowd(clap_along=True, seed=1)(audio, sample_rate)
+    given = Crowd(clap_along=True, seed=1, beat_times_s=beats_s)(audio, sample_rate)
     np.testing.assert_array_equal(tracked, given)
 
 
