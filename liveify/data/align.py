@@ -89,8 +89,14 @@ def alignment_features(
     import librosa
 
     spectrum = np.abs(librosa.stft(mono, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
+    # tuning=0: estimating it (piptrack) would cost more than everything else here, and a band
+    # a few cents off still lands in the same chroma bins.
     chroma = librosa.feature.chroma_stft(
-        S=spectrum, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length
+        S=spectrum,
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        tuning=0.0,
     )
     onset = librosa.onset.onset_strength(
         S=librosa.power_to_db(power_mel, ref=np.max),
@@ -245,10 +251,18 @@ def align_recordings(
 
     The cost is reported, not judged: callers compare `alignment.cost` with their threshold.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     config = align_config or AlignConfig()
-    studio_mel, studio_features = analyse(
-        load_mono(studio_path, mel_config.sample_rate), mel_config
-    )
-    live_mel, live_features = analyse(load_mono(live_path, mel_config.sample_rate), mel_config)
+
+    def read_and_analyse(path):
+        return analyse(load_mono(path, mel_config.sample_rate), mel_config)
+
+    # Decoding, resampling and FFTs release the GIL: the two recordings overlap on two cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        studio_job = pool.submit(read_and_analyse, studio_path)
+        live_job = pool.submit(read_and_analyse, live_path)
+        studio_mel, studio_features = studio_job.result()
+        live_mel, live_features = live_job.result()
     alignment = align_features(studio_features, live_features, mel_config, config)
     return AlignedPair(studio_mel, warp_frames(live_mel, alignment.live_frame), alignment)

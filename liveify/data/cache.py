@@ -19,7 +19,7 @@ import numpy as np
 from liveify.errors import DataError
 
 #: Bump when the layout of cached arrays changes; old entries then miss and are rebuilt.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 _DIGEST_INDEX = "file-digests.json"
 
 
@@ -50,6 +50,59 @@ def atomic_replace(path: Path, write) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+_HIGH_BYTES, _LOW_BYTES = ".f16high", ".f16low"
+
+
+def _split_byte_planes(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Store each float16 array as two byte planes: sign/exponent bytes and mantissa bytes.
+
+    Apart, the high bytes of a mel deflate to ~30 % while the low bytes are noise (~91 %), so
+    `_write_npz` stores the low plane uncompressed: about the size of deflating everything, at
+    half the time to load. Lossless.
+    """
+    out = {}
+    for name, value in arrays.items():
+        if value.dtype == np.float16 and value.ndim >= 1:
+            bits = np.ascontiguousarray(value, dtype=np.float16).view(np.uint16)
+            out[name + _HIGH_BYTES] = (bits >> 8).astype(np.uint8)
+            out[name + _LOW_BYTES] = (bits & 0xFF).astype(np.uint8)
+        else:
+            out[name] = value
+    return out
+
+
+def _join_byte_planes(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inverse of `_split_byte_planes`."""
+    out = {}
+    for name, value in arrays.items():
+        if name.endswith(_LOW_BYTES):
+            continue
+        if name.endswith(_HIGH_BYTES):
+            base = name[: -len(_HIGH_BYTES)]
+            low = arrays[base + _LOW_BYTES]
+            if value.dtype != np.uint8 or low.dtype != np.uint8 or value.shape != low.shape:
+                raise ValueError(f"bad byte planes for {base}")
+            bits = value.astype(np.uint16)
+            bits <<= 8
+            bits |= low
+            out[base] = bits.view(np.float16)
+        else:
+            out[name] = value
+    return out
+
+
+def _write_npz(stream, arrays: dict[str, np.ndarray]) -> None:
+    """An `.npz` (what np.savez_compressed writes, readable by np.load with allow_pickle=False)
+    with every member deflated except the incompressible mantissa planes."""
+    with zipfile.ZipFile(stream, mode="w", allowZip64=True) as archive:
+        for name, value in arrays.items():
+            member = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            stored = name.endswith(_LOW_BYTES)
+            member.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            with archive.open(member, mode="w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
 
 
 class DigestIndex:
@@ -134,6 +187,7 @@ class PairCache:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
+            arrays = _join_byte_planes(arrays)
             if int(arrays.pop("_format_version", -1)) != CACHE_FORMAT_VERSION:
                 raise ValueError("format version mismatch")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
@@ -152,6 +206,7 @@ class PairCache:
                 raise DataError(
                     f"cache entry {name!r} is an object array; only plain arrays are cached"
                 )
+        payload = _split_byte_planes(payload)
         payload["_format_version"] = np.asarray(CACHE_FORMAT_VERSION)
-        atomic_replace(path, lambda stream: np.savez_compressed(stream, **payload))
+        atomic_replace(path, lambda stream: _write_npz(stream, payload))
         return path
