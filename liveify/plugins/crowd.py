@@ -848,28 +848,23 @@ class Crowd(Stage):
         ends = whistles["position"] + np.round(whistles["duration_s"] * sample_rate).astype(
             np.int64
         )
-        counts = np.maximum(np.minimum(ends, stop) - np.maximum(whistles["position"], start), 0)
-        total = int(counts.sum())
-        if total > 0:
-            which = np.repeat(np.arange(counts.size), counts)
-            first = np.maximum(whistles["position"], start)[which]
-            sample = first + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            tau = (sample - whistles["position"][which]) / sample_rate
-            duration = whistles["duration_s"][which]
-            rate, depth = whistles["vibrato_hz"][which], whistles["vibrato_depth_hz"][which]
-            # Phase is the integral of f0 + glide * t / T + depth * sin(2 pi rate t): exact at any t,
-            # so a whistle split across chunks continues seamlessly.
-            phase = 2 * np.pi * (
-                whistles["f0_hz"][which] * tau
-                + whistles["glide_hz"][which] * tau**2 / (2 * duration)
+        left, right = _pan_gains(whistles["pan"] * self.spread)
+        for index in np.flatnonzero((ends > start) & (whistles["position"] < stop)):
+            begin = max(int(whistles["position"][index]), start)
+            end = min(int(ends[index]), stop)
+            tau = (np.arange(begin, end) - whistles["position"][index]) / sample_rate
+            duration = whistles["duration_s"][index]
+            rate = whistles["vibrato_hz"][index]
+            depth = whistles["vibrato_depth_hz"][index]
+            # Phase is the integral of f0 + glide * t / T + depth * sin(2 pi rate t): exact at any
+            # t, so a whistle split across chunks continues seamlessly.
+            phase = 2 * np.pi * tau * (
+                whistles["f0_hz"][index] + whistles["glide_hz"][index] * tau / (2 * duration)
             ) - (depth / rate) * (np.cos(2 * np.pi * rate * tau) - 1.0)
             envelope = np.clip(np.minimum(tau / 0.03, (duration - tau) / 0.08), 0.0, 1.0)
-            wave = whistles["amplitude"][which] * envelope * np.sin(phase)
-            left, right = _pan_gains(whistles["pan"][which] * self.spread)
-            local = sample - start
-            width = stop - start
-            crowd[0, :width] += np.bincount(local, wave * left, minlength=width).astype(np.float32)
-            crowd[1, :width] += np.bincount(local, wave * right, minlength=width).astype(np.float32)
+            wave = (whistles["amplitude"][index] * envelope * np.sin(phase)).astype(np.float32)
+            crowd[0, begin - start : end - start] += np.float32(left[index]) * wave
+            crowd[1, begin - start : end - start] += np.float32(right[index]) * wave
         ongoing = ends > stop
         self._whistles = {key: values[ongoing] for key, values in whistles.items()}
 
