@@ -726,7 +726,8 @@ class Crowd(Stage):
         )
         tone = np.sin(2 * np.pi * 0.37 * times_s + phases[0])
         depth = float(np.clip(1.5 / math.sqrt(self.size / 10.0), 0.1, 0.6))
-        murmur = reactions["murmur"][at] * (1.0 + depth * wobble * math.sqrt(len(rates_hz)))
+        swing = np.maximum(1.0 + depth * wobble * math.sqrt(len(rates_hz)), 0.1)
+        murmur = reactions["murmur"][at] * swing
         dense[:, _MURMUR_DARK] = murmur * (0.5 + 0.5 * tone)
         dense[:, _MURMUR_BRIGHT] = murmur * (0.5 - 0.5 * tone)
         individual = float(np.clip(200.0 / self.size, 0.1, 1.0))

@@ -65,7 +65,10 @@ class RangeParameter:
         if self.kind is bool:
             return "true or false"
         noun = "an integer" if self.kind is int else "a number"
-        return f"{noun} in [{self.low:g}, {self.high:g}]"
+        return f"{noun} in {self._range()}"
+
+    def _range(self) -> str:
+        return f"[{_number(self.low)}, {_number(self.high)}]"
 
     def problem(self, value) -> str | None:
         """Why `value` is not allowed (a phrase to follow `name = value`), or None if it is."""
@@ -78,7 +81,7 @@ class RangeParameter:
         if not math.isfinite(float(value)):
             return f"must be {self.describe()}"
         if not self.low <= value <= self.high:
-            return f"is out of range [{self.low:g}, {self.high:g}]"
+            return f"is out of range {self._range()}"
         return None
 
     def validate(self, value, *, owner: str = ""):
@@ -88,6 +91,11 @@ class RangeParameter:
             prefix = f"{owner}." if owner else ""
             raise ParameterError(f"{prefix}{self.name} = {value!r} {problem}")
         return self.kind(value)
+
+
+def _number(value: float) -> str:
+    """12.0 -> '12', 0.1 -> '0.1', 4294967295 -> '4294967295'."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def parameter_specs(cls) -> dict[str, RangeParameter]:
