@@ -1,6 +1,7 @@
 """The aligned-pair cache: hits, misses on config or content change, corrupt entries rebuilt."""
 
 import os
+import shutil
 import zipfile
 
 import numpy as np
@@ -110,3 +111,18 @@ def test_all_rejected_is_one_clear_error(demo_dirs, tmp_path):
     _prepare(demo_dirs, tmp_path)
     with pytest.raises(DataError, match=r"all 2 song pairs were rejected.*alignment cost"):
         _prepare(demo_dirs, tmp_path, max_align_cost=1e-6)
+
+
+def test_a_broken_file_is_rejected_and_the_rest_prepared(demo_dirs, tmp_path):
+    studio_dir, live_dir = tmp_path / "studio", tmp_path / "live"
+    shutil.copytree(demo_dirs[0], studio_dir)
+    shutil.copytree(demo_dirs[1], live_dir)
+    broken = sorted(live_dir.glob("*.wav"))[0]
+    broken.write_bytes(b"RIFF....WAVEfmt garbage")
+    lines = []
+    prepared = prepare_pairs(
+        studio_dir, live_dir, cache_dir=tmp_path / "cache", progress=False, log=lines.append
+    )
+    assert len(prepared.songs) == 1 and len(prepared.rejected) == 1
+    assert broken.name in prepared.rejected[0][1]
+    assert lines == [f"rejected {prepared.rejected[0][0]}: {prepared.rejected[0][1]}"]

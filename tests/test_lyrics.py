@@ -136,3 +136,17 @@ def test_prepare_pairs_with_lyrics_gate(tiny_whisper, short_demo, tmp_path, one_
     if expected < 1.0:
         with pytest.raises(DataError, match="lyric similarity"):
             prepare_pairs(*dirs, min_lyric_similarity=expected + 1e-3, **kwargs)
+
+
+def test_missing_whisper_model_fails_once_not_per_pair(short_demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    with pytest.raises(MissingDependencyError, match="not found"):
+        prepare_pairs(
+            short_demo / "studio",
+            short_demo / "live",
+            align="lyrics",
+            whisper_model="base",
+            cache_dir=tmp_path,
+            progress=False,
+            log=None,
+        )

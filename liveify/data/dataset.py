@@ -18,7 +18,7 @@ from liveify.data.align import AlignConfig, align_recordings
 from liveify.data.augment import AugmentConfig, augment
 from liveify.data.cache import PairCache
 from liveify.data.pairing import pair_recordings
-from liveify.errors import DataError, LiveifyError, ParameterError
+from liveify.errors import AudioFileError, DataError, ParameterError
 from liveify.mel import SILENT_LEVEL, MelConfig
 from liveify.windows import split_windows, window_starts
 
@@ -168,6 +168,7 @@ def prepare_pairs(
         transcriber = Transcriber(
             whisper_model, cache_dir=root / "transcripts", device=whisper_device
         )
+        transcriber.model_id  # noqa: B018 - a missing checkpoint fails here, once, not per pair
     settings = {"mel": mel_config.to_dict(), "align": align_config.to_dict()}
 
     songs: list[SongPair] = []
@@ -198,13 +199,15 @@ def prepare_pairs(
                         f"lyric similarity {song.lyric_similarity:.2f} is below "
                         f"--min-lyric-similarity {min_lyric_similarity:g}"
                     )
-        except LiveifyError as error:  # one unreadable file must not stop the others
+        except (AudioFileError, DataError) as error:  # one bad file must not stop the others
             reason = str(error)
         if reason is None:
             songs.append(song)
         else:
             rejected.append((pair.key, reason))
-            log(f"rejected {pair.key}: {reason}")
+    bar.close()
+    for key, reason in rejected:
+        log(f"rejected {key}: {reason}")
     if not songs:
         details = "; ".join(f"{key}: {reason}" for key, reason in rejected[:5])
         raise DataError(f"all {len(rejected)} song pairs were rejected ({details})")
