@@ -74,6 +74,19 @@ def test_lead_in_swell_before_the_music():
     assert level_db(swelling, 0.5, 3.0) > level_db(calm, 0.5, 3.0) + 10.0
 
 
+def test_lead_in_is_scaled_to_the_music_that_follows():
+    def lead_in_db(music_db: float, **kwargs) -> float:
+        audio = np.concatenate([silence(3), tone(3, music_db)], axis=1)
+        return level_db(crowd_only(Crowd(swell_s=6.0, **kwargs), audio), 0.5, 2.5)
+
+    # Measured on the call's audio (a whole track) ...
+    assert lead_in_db(-10.0) - lead_in_db(-30.0) == pytest.approx(20.0, abs=2.0)
+    # ... or given, as a renderer streaming in chunks does.
+    assert lead_in_db(-30.0, music_level_db=-10.0) == pytest.approx(lead_in_db(-10.0), abs=1.0)
+    with pytest.raises(ParameterError, match="music_level_db"):
+        Crowd(music_level_db=float("nan"))
+
+
 def test_clap_along_lands_on_the_beats():
     audio = tone(9, -20)
     beats_s = np.arange(1.25, 9.0, 0.5)
@@ -172,7 +185,7 @@ def test_chunked_processing_equals_one_whole_call(tmp_path):
     audio = np.concatenate([silence(1), tone(3, -18), silence(3)], axis=1)
     crowd = Crowd(
         size=800, clap_along=True, whistle_rate_hz=3, cheer_rate_hz=10, cues=path, seed=5,
-        beat_times_s=np.arange(1.0, 4.0, 0.4),
+        beat_times_s=np.arange(1.0, 4.0, 0.4), music_level_db=-18.0,
     )  # fmt: skip
     whole = crowd(audio, SR)
     pieces, start = [], 0

@@ -22,7 +22,7 @@ CUE_NOTES = {60: "applause", 62: "cheer", 64: "whistle", 65: "clap_along"}
 
 _FRAMES_PER_SEGMENT = 64  # random numbers are drawn per segment of 64 hops, keyed by (seed, index)
 _SILENCE_DB = -70.0  # music below this (dBFS power) counts as silence, above -60 as playing
-_DEFAULT_MUSIC_DB = -20.0  # reference level before any music has been heard
+_DEFAULT_MUSIC_DB = -20.0  # music level assumed before any is heard, if none is known
 _N_CENTRES = 41  # formant-bump basis: 200 Hz .. 6.4 kHz in 1/8-octave steps
 _CENTRE_STEPS_PER_OCTAVE = 8
 _CLAP_TEMPLATES = 32
@@ -136,6 +136,20 @@ def track_beats(audio: np.ndarray, sample_rate: float) -> np.ndarray:
         onset_envelope=strength, sr=sample_rate, hop_length=hop, bpm=tempo_bpm, units="time"
     )
     return np.asarray(beats_s, dtype=np.float64)
+
+
+def measure_music_level_db(audio: np.ndarray) -> float | None:
+    """RMS level in dBFS of the non-silent parts (1024-sample blocks above -70 dBFS) of a track."""
+    audio = as_channels_first(audio)
+    blocks = audio.shape[1] // 1024
+    if blocks == 0:
+        return None
+    power = np.mean(
+        np.square(audio[:, : blocks * 1024], dtype=np.float64).reshape(-1, blocks, 1024),
+        axis=(0, 2),
+    )
+    playing = power > 10 ** (_SILENCE_DB / 10)
+    return float(10 * np.log10(power[playing].mean())) if np.any(playing) else None
 
 
 # --- per-sample-rate sound material ----------------------------------------------------------
@@ -322,8 +336,10 @@ class Crowd(Stage):
     >>> live = crowd(audio, 44100)                     # beats tracked on this call's audio
     >>> cued = Crowd.from_midi("cues.mid", size=500)   # note 60 applause, 62 cheer, 64 whistle
 
-    With `reset=False` the crowd continues the stream; chunked calls equal one whole call when
-    the beat times are given (`beat_times_s=Crowd.track_beats(track, sample_rate)`).
+    With `reset=False` the crowd continues the stream. A whole track in one call tracks its own
+    beats and level; to stream a track in chunks, analyse it first and pass both, and chunked
+    calls equal one whole call: `Crowd(beat_times_s=Crowd.track_beats(track, sample_rate),
+    music_level_db=Crowd.measure_music_level_db(track))`.
     """
 
     size = RangeParameter(
@@ -372,9 +388,11 @@ class Crowd(Stage):
         seed: int = 0,
         *,
         beat_times_s=None,
+        music_level_db: float | None = None,
         cues: str | PathLike | None = None,
     ):
         self._banks: dict[float, _Bank] = {}
+        self.music_level_db = music_level_db
         self._cache: dict[tuple, dict] = {}
         self.size = size
         self.intensity = intensity
@@ -406,6 +424,7 @@ class Crowd(Stage):
         return cls(**{**load_preset(name_or_path).crowd, **overrides}, seed=seed)
 
     track_beats = staticmethod(track_beats)
+    measure_music_level_db = staticmethod(measure_music_level_db)
 
     @property
     def beat_times_s(self) -> np.ndarray | None:
@@ -426,9 +445,35 @@ class Crowd(Stage):
         text = parameters_repr(self)[:-1]
         if self._beat_times_s is not None:
             text += f" beats={len(self._beat_times_s)}"
+        if self._music_level_db is not None:
+            text += f" music_level_db={self._music_level_db:g}"
         if self.cue_file is not None:
             text += f" cues={str(self.cue_file)!r} ({len(self.cues)} events)"
         return text + ">"
+
+    @property
+    def music_level_db(self) -> float | None:
+        """RMS level (dBFS) of the music the crowd is placed against before it has heard any.
+
+        The lead-in swell before a track is scaled to it. None: measured on the input of each
+        `reset=True` call (the whole track in one call), else -20 dBFS. A renderer that streams a
+        track in chunks sets it from the whole track, as it sets `beat_times_s`.
+        """
+        return self._music_level_db
+
+    @music_level_db.setter
+    def music_level_db(self, value: float | None) -> None:
+        if value is not None and not (np.isfinite(value) and -100.0 <= value <= 20.0):
+            raise ParameterError(
+                f"Crowd.music_level_db = {value!r} must be None or in [-100, 20] dBFS"
+            )
+        self._music_level_db = None if value is None else float(value)
+
+    def _assumed_level_db(self) -> float:
+        for level in (self._music_level_db, self._initial_level_db):
+            if level is not None:
+                return level
+        return _DEFAULT_MUSIC_DB
 
     def _parameters_changed(self, name: str) -> None:
         self._cache = {}
@@ -449,6 +494,7 @@ class Crowd(Stage):
         self._whistles: dict = {}
         self._tracked_beats_s: np.ndarray | None = None
         self._beat_positions = None
+        self._initial_level_db: float | None = None
 
     def tail_samples(self, sample_rate: float) -> int:
         """Samples of crowd still pending after the input ends (a frame and the last claps)."""
@@ -465,7 +511,8 @@ class Crowd(Stage):
         """Add the crowd to `input_array` (float32 `(channels, samples)`).
 
         With `reset=True` and clapping wanted but no beat times known (neither `beat_times_s`
-        nor a cue file's tempo map), the beats of this call's audio are tracked first.
+        nor a cue file's tempo map), the beats of this call's audio are tracked first; without
+        `music_level_db`, its level is measured too (for the lead-in).
         """
         audio = as_channels_first(input_array)
         sample_rate = check_sample_rate(sample_rate)
@@ -474,6 +521,8 @@ class Crowd(Stage):
             clapping = self.clap_along or any(cue.kind == "clap_along" for cue in self.cues)
             if clapping and self._beat_times_s is None and self._midi_beats_s is None:
                 self._tracked_beats_s = track_beats(audio, sample_rate)
+            if self.music_level_db is None:
+                self._initial_level_db = measure_music_level_db(audio)
         return self._process_block(audio, sample_rate)
 
     def _bank(self, sample_rate: float) -> _Bank:
@@ -541,10 +590,11 @@ class Crowd(Stage):
         # The music level to place the crowd against: the average while music played, held
         # through silences (numerator and denominator decay together), a default before any.
         epsilon = 1e-3
-        reference = (ref_num + epsilon * 10 ** (_DEFAULT_MUSIC_DB / 10)) / (ref_den + epsilon)
+        assumed = 10 ** (self._assumed_level_db() / 10)
+        reference = (ref_num + epsilon * assumed) / (ref_den + epsilon)
 
         last = self._last_control or {"fast": 0.0, "present": 0.0, "activity": 0.0, "peak": 0.0,
-                                      "reference": 10 ** (_DEFAULT_MUSIC_DB / 10)}  # fmt: skip
+                                      "reference": assumed}  # fmt: skip
         control = {
             "fast": np.concatenate([[last["fast"]], fast]),
             "present": np.concatenate([[last["present"]], present]),
