@@ -56,7 +56,8 @@ def read_cues(path: str | PathLike) -> tuple[list[Cue], np.ndarray]:
 
     try:
         midi = mido.MidiFile(str(path))
-    except (OSError, ValueError, EOFError, KeyError, IndexError) as error:
+        messages = list(midi)  # merged tracks; .time is seconds since the previous message
+    except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as error:
         raise ParameterError(
             f"Crowd cues {str(path)!r}: cannot read the MIDI file ({error}); "
             "give a Standard MIDI File (.mid)"
@@ -65,7 +66,7 @@ def read_cues(path: str | PathLike) -> tuple[list[Cue], np.ndarray]:
     cues: list[Cue] = []
     open_notes: dict[tuple[int, int], tuple[float, float]] = {}
     now_s = 0.0
-    for message in midi:  # merged tracks; message.time is seconds since the previous message
+    for message in messages:
         now_s += message.time
         if message.type not in ("note_on", "note_off"):
             continue
