@@ -59,7 +59,7 @@ def read_cues(path: str | PathLike) -> tuple[list[Cue], np.ndarray]:
         messages = list(midi)  # merged tracks; .time is seconds since the previous message
     except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as error:
         raise ParameterError(
-            f"Crowd cues {str(path)!r}: cannot read the MIDI file ({error or type(error).__name__}); "
+            f"Crowd cues {str(path)!r}: cannot read the MIDI file ({str(error) or type(error).__name__}); "
             "give a Standard MIDI File (.mid)"
         ) from None
 
