@@ -267,8 +267,11 @@ def _residual_noise_spectrum(
     bin_power = np.maximum(onto_source_grid(power_per_bin), 0.0) * scale
     rng = np.random.default_rng(seed)
     shape = (channels, *bin_power.shape)
-    noise = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    return (noise * np.sqrt(bin_power / 2.0)).astype(np.complex64)
+    noise = np.empty(shape, dtype=np.complex64)
+    noise.real = rng.standard_normal(shape, dtype=np.float32)
+    noise.imag = rng.standard_normal(shape, dtype=np.float32)
+    noise *= np.sqrt(bin_power / 2.0).astype(np.float32)
+    return noise
 
 
 def reconstruct_griffinlim(
