@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from os import PathLike
@@ -40,11 +41,6 @@ from liveify.errors import PresetError
 from liveify.plugins.crowd import Crowd
 from liveify.plugins.pa import PA_PARAMETERS
 from liveify.plugins.venue import RangeParameter, VenueReverb, parameter_specs
-
-try:  # Python >= 3.11
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["PluginSpec", "Preset", "list_presets", "load_preset"]
 
