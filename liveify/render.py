@@ -27,7 +27,6 @@ from liveify.audio import (
     atomic_audio_writer,
     is_audio_file,
     probe,
-    read_audio,
     read_blocks,
     subtype_for,
     to_stereo,
@@ -192,18 +191,19 @@ def prepare_crowds(chain, track: Path, lead_in_s: float) -> None:
 
     The crowd claps along and stays under the music from these; measured per chunk they would
     differ from chunk to chunk. Beat times count from the start of the stream, so they include
-    the lead-in silence. The analysis reads a 16 kHz mono copy: enough for onsets and level.
+    the lead-in silence. The analysis streams a 16 kHz copy: enough for onsets and level.
     """
-    from liveify.plugins.crowd import Crowd, measure_music_level_db, track_beats
+    from liveify.plugins.crowd import Crowd, TrackAnalysis
 
     crowds = [stage for stage in chain if isinstance(stage, Crowd)]
     if not crowds:
         return
     analysis_rate = 16000
-    audio, _ = read_audio(track, sample_rate=analysis_rate)
-    mono = audio.mean(axis=0)
-    beat_times_s = track_beats(mono, analysis_rate) + lead_in_s
-    music_level_db = measure_music_level_db(mono)
+    analysis = TrackAnalysis(analysis_rate)
+    for block in read_blocks(track, sample_rate=analysis_rate, block_frames=BLOCK_FRAMES):
+        analysis.add(block)
+    beat_times_s = analysis.beat_times_s() + lead_in_s
+    music_level_db = analysis.music_level_db()
     for crowd in crowds:
         crowd.beat_times_s = beat_times_s
         crowd.music_level_db = music_level_db

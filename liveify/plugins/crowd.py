@@ -105,54 +105,130 @@ def _midi_beat_times_s(midi, *, end_s: float) -> np.ndarray:
     return change_s[segment] + (beat_ticks - ticks[segment]) * seconds_per_tick[segment]
 
 
-def track_beats(audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Beat times in seconds of a track, for the crowd's clap-along.
+class TrackAnalysis:
+    """Beats and playing level of a whole track, fed block by block so hour-long tracks stream.
 
-    librosa onset strength (spectral flux of a 64-band mel spectrogram, ~11.6 ms hops, on a mono
-    mix decimated to 8-16 kHz) -> global tempo from the onset autocorrelation, weighted by librosa's
-    log-normal prior around 120 bpm -> `librosa.beat.beat_track` (Ellis 2007 dynamic programming)
-    at that tempo. Passing the tempo skips librosa's per-frame tempogram, the slow part: ~0.5 ms
-    per second of audio. Run it on a whole track before chunked rendering and pass the result as
-    `Crowd(beat_times_s=...)`.
+    Beats: librosa onset strength (spectral flux of a 64-band mel spectrogram, ~11.6 ms hops,
+    frames computed per block exactly as one centred STFT would) -> global tempo from the onset
+    autocorrelation, weighted by librosa's log-normal prior around 120 bpm ->
+    `librosa.beat.beat_track` (Ellis 2007 dynamic programming) at that tempo. Passing the tempo
+    skips librosa's per-frame tempogram, the slow part. Memory: 64 floats per 11.6 ms.
+
+    >>> analysis = TrackAnalysis(16000)
+    >>> for block in read_blocks(path, sample_rate=16000): analysis.add(block)
+    >>> Crowd(beat_times_s=analysis.beat_times_s(), music_level_db=analysis.music_level_db())
     """
-    import librosa
 
+    #: Samples per level block; blocks above _SILENCE_DB count as the music playing.
+    LEVEL_BLOCK = 1024
+
+    def __init__(self, sample_rate: float):
+        import librosa
+
+        self.sample_rate = float(sample_rate)
+        self.hop = 1 << round(math.log2(self.sample_rate * 0.0116))  # librosa's 512 at 22 kHz
+        self.n_fft = 4 * self.hop
+        self._mel_basis = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=64)
+        # A centred STFT pads n_fft/2 zeros before the signal; the first block starts with them.
+        self._pending = np.zeros(self.n_fft // 2, np.float32)
+        self._mel_frames: list[np.ndarray] = []
+        self._level_pending = np.zeros(0, np.float64)
+        self._level_powers: list[np.ndarray] = []
+        self._samples = 0
+        self._any_sound = False
+
+    def add(self, audio: np.ndarray) -> None:
+        """Analyse the next block, (channels, samples) or mono, at `sample_rate`."""
+        mono = np.mean(as_channels_first(audio), axis=0)
+        self._samples += mono.size
+        self._any_sound = self._any_sound or bool(np.any(mono))
+        self._add_frames(mono)
+        channel_power = np.mean(np.square(as_channels_first(audio), dtype=np.float64), axis=0)
+        level = np.concatenate([self._level_pending, channel_power])
+        whole = level.size // self.LEVEL_BLOCK * self.LEVEL_BLOCK
+        self._level_powers.append(level[:whole].reshape(-1, self.LEVEL_BLOCK).mean(axis=1))
+        self._level_pending = level[whole:]
+
+    def _add_frames(self, mono: np.ndarray) -> None:
+        import librosa
+
+        buffered = np.concatenate([self._pending, mono.astype(np.float32)])
+        if buffered.size < self.n_fft:
+            self._pending = buffered
+            return
+        frames = 1 + (buffered.size - self.n_fft) // self.hop
+        used = buffered[: (frames - 1) * self.hop + self.n_fft]
+        spectrum = librosa.stft(used, n_fft=self.n_fft, hop_length=self.hop, center=False)
+        self._mel_frames.append(self._mel_basis @ (np.abs(spectrum) ** 2))
+        self._pending = buffered[frames * self.hop :]
+
+    def beat_times_s(self) -> np.ndarray:
+        """Beat times in seconds from the start of what was fed (empty for silence or < 8 hops)."""
+        import librosa
+
+        if self._samples < 8 * self.hop or not self._any_sound:
+            return np.zeros(0)
+        remainder = self._pending
+        # The centred STFT's end padding, plus the frames a whole-signal call would produce.
+        self._add_frames(np.zeros(self.n_fft // 2, np.float32))
+        expected_frames = 1 + self._samples // self.hop
+        mel = np.concatenate(self._mel_frames, axis=1)[:, :expected_frames]
+        self._pending = remainder
+        self._mel_frames = [mel]
+        strength = librosa.onset.onset_strength(
+            S=librosa.power_to_db(mel), sr=self.sample_rate, hop_length=self.hop, n_fft=self.n_fft
+        )
+        autocorrelation = librosa.autocorrelate(strength - strength.mean())[1:]
+        bpm = 60.0 * self.sample_rate / self.hop / np.arange(1, autocorrelation.size + 1)
+        usable = (bpm >= 40.0) & (bpm <= 240.0)
+        if not np.any(usable) or not np.any(autocorrelation[usable] > 0):
+            return np.zeros(0)
+        prior = np.exp(-0.5 * np.log2(bpm[usable] / 120.0) ** 2)
+        tempo_bpm = float(bpm[usable][np.argmax(autocorrelation[usable] * prior)])
+        _, beats_s = librosa.beat.beat_track(
+            onset_envelope=strength,
+            sr=self.sample_rate,
+            hop_length=self.hop,
+            bpm=tempo_bpm,
+            units="time",
+        )
+        return np.asarray(beats_s, dtype=np.float64)
+
+    def music_level_db(self) -> float | None:
+        """RMS level in dBFS of the playing parts (1024-sample blocks above -70 dBFS)."""
+        return _playing_level_db(
+            np.concatenate(self._level_powers) if self._level_powers else np.zeros(0)
+        )
+
+
+def _playing_level_db(block_powers: np.ndarray) -> float | None:
+    playing = block_powers > 10 ** (_SILENCE_DB / 10)
+    return float(10 * np.log10(block_powers[playing].mean())) if np.any(playing) else None
+
+
+def track_beats(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Beat times in seconds of a whole track held in memory (see `TrackAnalysis`).
+
+    Onsets need no more than ~6 kHz, so the mono mix is first halved in rate (pair averages
+    low-pass enough) down to 16 kHz or less. Run it on a whole track before chunked rendering
+    and pass the result as `Crowd(beat_times_s=...)`.
+    """
     mono = np.mean(as_channels_first(audio), axis=0)
-    while sample_rate > 16000:  # onsets need no more than ~6 kHz; pair averages low-pass enough
+    while sample_rate > 16000:
         even = mono.size // 2 * 2
         mono = 0.5 * (mono[0:even:2] + mono[1:even:2])
         sample_rate = sample_rate / 2
-    hop = 1 << round(math.log2(sample_rate * 0.0116))  # ~11.6 ms, as librosa's default at 22 kHz
-    if mono.size < 8 * hop or not np.any(mono):
-        return np.zeros(0)
-    strength = librosa.onset.onset_strength(
-        y=mono, sr=sample_rate, hop_length=hop, n_fft=4 * hop, n_mels=64
-    )
-    autocorrelation = librosa.autocorrelate(strength - strength.mean())[1:]
-    bpm = 60.0 * sample_rate / hop / np.arange(1, autocorrelation.size + 1)
-    usable = (bpm >= 40.0) & (bpm <= 240.0)
-    if not np.any(usable) or not np.any(autocorrelation[usable] > 0):
-        return np.zeros(0)
-    prior = np.exp(-0.5 * np.log2(bpm[usable] / 120.0) ** 2)
-    tempo_bpm = float(bpm[usable][np.argmax(autocorrelation[usable] * prior)])
-    _, beats_s = librosa.beat.beat_track(
-        onset_envelope=strength, sr=sample_rate, hop_length=hop, bpm=tempo_bpm, units="time"
-    )
-    return np.asarray(beats_s, dtype=np.float64)
+    analysis = TrackAnalysis(sample_rate)
+    analysis.add(mono)
+    return analysis.beat_times_s()
 
 
 def measure_music_level_db(audio: np.ndarray) -> float | None:
     """RMS level in dBFS of the non-silent parts (1024-sample blocks above -70 dBFS) of a track."""
     audio = as_channels_first(audio)
-    blocks = audio.shape[1] // 1024
-    if blocks == 0:
-        return None
-    power = np.mean(
-        np.square(audio[:, : blocks * 1024], dtype=np.float64).reshape(-1, blocks, 1024),
-        axis=(0, 2),
-    )
-    playing = power > 10 ** (_SILENCE_DB / 10)
-    return float(10 * np.log10(power[playing].mean())) if np.any(playing) else None
+    blocks = audio.shape[1] // TrackAnalysis.LEVEL_BLOCK
+    squares = np.square(audio[:, : blocks * TrackAnalysis.LEVEL_BLOCK], dtype=np.float64)
+    return _playing_level_db(squares.reshape(audio.shape[0], blocks, -1).mean(axis=(0, 2)))
 
 
 # --- per-sample-rate sound material ----------------------------------------------------------
