@@ -1,0 +1,70 @@
+"""The bundled demo model: it loads, runs as a stage, is the default render's model, and `liveify demo`."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from liveify.cli import main
+from liveify.export import read_metadata
+from liveify.mel import MelConfig, mel_power, normalize
+from liveify.plugins.model_stage import LiveModel
+from liveify.render import BUNDLED_MODEL
+from tests.conftest import tone_mix
+
+
+def test_bundled_model_is_a_small_documented_onnx_file():
+    assert BUNDLED_MODEL.exists()
+    assert BUNDLED_MODEL.stat().st_size < 25 * 1024 * 1024
+    assert (BUNDLED_MODEL.parent / "MODEL_CARD.md").exists()
+    metadata = read_metadata(BUNDLED_MODEL)
+    assert metadata["model_config"]["embed_dim"] == 96
+    assert len(metadata["training_info"]["train_songs"]) == 13
+
+
+def test_bundled_model_runs_as_a_stage_and_changes_the_sound():
+    studio = tone_mix(4.0, 44100)
+    live = LiveModel(BUNDLED_MODEL)(studio, 44100)
+    assert live.shape == studio.shape and np.isfinite(live).all()
+    config = MelConfig()
+    before = normalize(mel_power(studio[:, ::2], config), config)
+    after = normalize(mel_power(live[:, ::2], config), config)
+    # It adds room and crowd energy where the studio chord is quiet (upper bands).
+    assert after[64:].mean() > before[64:].mean() + 0.05
+
+
+def test_default_render_uses_the_bundled_model(tmp_path, write_track):
+    album = tmp_path / "album"
+    write_track("1 Song.wav", seconds=2.0, folder=album)
+    result = CliRunner().invoke(
+        main, ["render", str(album), "-o", str(tmp_path / "out"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["model"] == str(BUNDLED_MODEL)
+    no_model = CliRunner().invoke(
+        main, ["render", str(album), "-o", str(tmp_path / "dsp"), "--no-progress", "--no-model"]
+    )
+    assert no_model.exit_code == 0
+    assert json.loads((tmp_path / "dsp" / "report.json").read_text())["model"] is None
+    with_model, _ = sf.read(tmp_path / "out" / "1 Song.wav")
+    without_model, _ = sf.read(tmp_path / "dsp" / "1 Song.wav")
+    assert with_model.shape == without_model.shape
+    assert np.abs(with_model - without_model).max() > 1e-3
+
+
+@pytest.mark.slow
+def test_liveify_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", str(out), "--songs", "2", "--duration", "6"])
+    assert result.exit_code == 0, result.output
+    studio = sorted((out / "studio").glob("*.wav"))
+    rendered = sorted((out / "studio-live").glob("*.wav"))
+    assert len(studio) == 2 and [p.name for p in rendered] == [p.name for p in studio]
+    assert len(list((out / "reference-live").glob("*.wav"))) == 2
+    report = json.loads((out / "studio-live" / "report.json").read_text())
+    assert report["model"] == str(BUNDLED_MODEL)
+    assert all(track["status"] == "ok" for track in report["tracks"])
+    assert "Liveify's render" in result.output and "listen" in result.output
