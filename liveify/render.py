@@ -75,12 +75,13 @@ class TrackResult:
     lufs: float | None = None
     true_peak_db: float | None = None
     intermediate: Path | None = field(default=None, repr=False)
+    sample_rate: float | None = field(default=None, repr=False)
     step_mean_squares: np.ndarray | None = field(default=None, repr=False)
     raw_true_peak_db: float | None = field(default=None, repr=False)
 
     def to_report(self) -> dict:
         row = asdict(self)
-        for private in ("intermediate", "step_mean_squares", "raw_true_peak_db"):
+        for private in ("intermediate", "sample_rate", "step_mean_squares", "raw_true_peak_db"):
             row.pop(private)
         return row
 
@@ -248,13 +249,15 @@ def render_track(
         yield from _silence(2, tail)
 
     meter = LoudnessMeter(rate, 2)
-    intermediate = work_dir / f"{index:04d}.wav"
+    # Raw interleaved float32: the intermediate lives only in the private work folder, so a plain
+    # memory dump is enough, and it skips the sample-format conversion of an audio codec.
+    intermediate = work_dir / f"{index:04d}.f32"
     written = 0
     to_drop = latency
     # One reset, then every block continues the stream: `reset=True` on a block would tell a
     # stage that the block is the whole signal (the model stage flushes its window then).
     chain.reset()
-    with atomic_audio_writer(intermediate, rate, 2, subtype="FLOAT") as writer:
+    with open(intermediate, "wb") as writer:
         for block in input_blocks():
             if block.shape[1] == 0:
                 continue
@@ -267,10 +270,11 @@ def render_track(
                 raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
             if output.shape[1]:
                 meter.add(output)
-                writer.write(output.T)
+                output.T.tofile(writer)
                 written += output.shape[1]
     meter.finish()
     result.intermediate = intermediate
+    result.sample_rate = rate
     result.duration_s = info.duration_s
     result.step_mean_squares = meter.step_mean_squares()
     result.raw_true_peak_db = meter.true_peak_db()
@@ -305,13 +309,18 @@ def write_output(result: TrackResult, gain_db: float, settings: RenderSettings) 
     A gain scales loudness and true peak by exactly its decibels, so the output's figures come
     from the intermediate's measurement instead of a second metering pass.
     """
-    gain = db_to_gain(gain_db)
-    rate = probe(result.intermediate).sample_rate
-    with atomic_audio_writer(
-        result.output, rate, 2, subtype=subtype_for(settings.bit_depth)
-    ) as writer:
-        for block in read_blocks(result.intermediate, block_frames=BLOCK_FRAMES):
-            writer.write((block * gain).T)
+    gain = np.float32(db_to_gain(gain_db))
+    with (
+        open(result.intermediate, "rb") as intermediate,
+        atomic_audio_writer(
+            result.output, result.sample_rate, 2, subtype=subtype_for(settings.bit_depth)
+        ) as writer,
+    ):
+        while True:
+            frames = np.fromfile(intermediate, dtype=np.float32, count=2 * BLOCK_FRAMES)
+            if frames.size == 0:
+                break
+            writer.write(frames.reshape(-1, 2) * gain)
     track_lufs = integrated_lufs(result.step_mean_squares)
     result.lufs = round(track_lufs + gain_db, 2) if np.isfinite(track_lufs) else None
     result.true_peak_db = round(result.raw_true_peak_db + gain_db, 2)

@@ -190,3 +190,24 @@ def test_render_path_never_imports_torch(album, tmp_path):
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_parallel_jobs_and_seeds_are_deterministic(album, tmp_path):
+    outputs = {}
+    for name, extra in [("one", []), ("two", ["--jobs", "2"]), ("seeded", ["--seed", "7"])]:
+        result = render(album, "-o", tmp_path / name, "--no-model", "-p", "club", *extra)
+        assert result.exit_code == 0, result.output
+        outputs[name] = sf.read(tmp_path / name / "1 Opener.wav")[0]
+    np.testing.assert_array_equal(outputs["one"], outputs["two"])
+    assert np.abs(outputs["one"] - outputs["seeded"]).max() > 1e-3  # another crowd
+
+
+def test_output_sample_rate_option_resamples(album, tmp_path):
+    result = render(album, "-o", tmp_path / "out", "--no-model", "-p", "club",
+                    "--sample-rate", "32000", "--bit-depth", "32f")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    preset = load_preset("club")
+    info = sf.info(tmp_path / "out" / "2 Ballad.wav")
+    assert info.samplerate == 32000 and info.subtype == "FLOAT"
+    expected_s = preset.lead_in_s + 1.5 + preset.tail_s
+    assert info.frames == pytest.approx(expected_s * 32000, abs=2)
