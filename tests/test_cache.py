@@ -1,5 +1,6 @@
 """The aligned-pair cache: hits, misses on config or content change, corrupt entries rebuilt."""
 
+import json
 import os
 import shutil
 import zipfile
@@ -50,6 +51,65 @@ def test_key_follows_settings_and_content_not_names_or_timestamps(tmp_path):
     assert cache.key(studio, live, {"mel": {"n_mels": 8}, "align": {"downsample": 4}}) != key
     copy = _write(tmp_path / "renamed.wav", b"live bytes")
     assert cache.key(tmp_path / "a.wav", copy, {"x": 1}) == cache.key(studio, live, {"x": 1})
+
+
+def test_same_size_rewrite_with_mtime_set_back_is_rehashed(tmp_path):
+    cache = PairCache(tmp_path / "cache")
+    studio = _write(tmp_path / "a.wav", b"studio bytes")
+    live = _write(tmp_path / "b.wav", b"live bytes")
+    os.utime(studio, ns=(10**18, 10**18))
+    key = cache.key(studio, live, {"x": 1})
+    # Same size, same mtime (as cp -p / rsync -t would leave it): ctime still moved on.
+    _write(studio, b"STUDIO BYTES")
+    os.utime(studio, ns=(10**18, 10**18))
+    assert cache.key(studio, live, {"x": 1}) != key
+    # A fresh PairCache reads the same index and agrees.
+    assert PairCache(tmp_path / "cache").key(studio, live, {"x": 1}) != key
+
+
+def test_stamps_are_trusted_only_when_not_racy(tmp_path):
+    cache = PairCache(tmp_path / "cache")
+    studio = _write(tmp_path / "a.wav", b"studio bytes")
+    true_digest = cache.digest(studio)
+    index_path = cache.cache_dir / "file-digests.json"
+    index = json.loads(index_path.read_text())
+    (entry,) = index.values()
+    assert entry[-1] == true_digest and entry[0] == len(b"studio bytes")
+
+    def reload_with(hashed_at_ns):
+        entry[4], entry[5] = hashed_at_ns, "0" * 64  # a stale digest the index would return
+        index_path.write_text(json.dumps(index))
+        return PairCache(tmp_path / "cache").digest(studio)
+
+    changed_ns = max(os.stat(studio).st_mtime_ns, os.stat(studio).st_ctime_ns)
+    # Hashed well after the last change: the stamp is trusted (no re-read of the file).
+    assert reload_with(changed_ns + 10**10) == "0" * 64
+    # Hashed in the same instant as the change: the file may have changed since; re-hashed.
+    assert reload_with(changed_ns) == true_digest
+    # Entries from the older index layout are re-hashed too.
+    index = {str(studio.resolve()): [entry[0], entry[1], "0" * 64]}
+    index_path.write_text(json.dumps(index))
+    assert PairCache(tmp_path / "cache").digest(studio) == true_digest
+
+
+def test_entries_are_plain_npz_with_stored_mels(tmp_path):
+    cache = PairCache(tmp_path / "cache")
+    mel = np.linspace(-1, 1, 600, dtype=np.float32).reshape(6, 100).astype(np.float16)
+    frames = np.arange(100, dtype=np.float32)
+    path = cache.save("abc", {"studio_mel": mel, "live_frame": frames})
+    with zipfile.ZipFile(path) as archive:
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+    assert kinds["studio_mel.npy"] == zipfile.ZIP_STORED
+    assert kinds["live_frame.npy"] == zipfile.ZIP_DEFLATED
+    with np.load(path, allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["studio_mel"], mel)
+        assert archive["studio_mel"].dtype == np.float16
+    # A bit flipped inside a stored mel fails the zip CRC: a miss, and the entry is removed.
+    data = bytearray(path.read_bytes())
+    offset = data.index(mel.tobytes()[:32]) + 100
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert cache.load("abc") is None and not path.exists()
 
 
 def test_corrupt_entry_is_a_miss_and_removed(tmp_path):
