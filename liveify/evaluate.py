@@ -352,8 +352,7 @@ def render_row(chain, audio: np.ndarray, sample_rate: float) -> np.ndarray:
     The result has `audio`'s length and lies on its timeline (the chain's delay is removed).
     """
     chain.reset()
-    chain.tail_samples(sample_rate)  # stages whose latency depends on the rate learn it here
-    latency = int(chain.latency_samples)
+    latency = chain.latency_samples_at(sample_rate)
     outputs = [chain(audio, sample_rate, reset=False)]
     if latency:
         flush = np.zeros((audio.shape[0], latency), dtype=np.float32)
@@ -368,23 +367,6 @@ def _crowds(chain) -> list:
     from liveify.plugins.crowd import Crowd
 
     return [stage for stage in chain if isinstance(stage, Crowd)]
-
-
-def _give_crowds_beats(chain, audio: np.ndarray, sample_rate: float, memo: dict) -> None:
-    """Crowd stages clap along to the track's beats, tracked at 22.05 kHz as `liveify render` does
-    (once per track: `memo` keeps them for the next chain)."""
-    crowds = [crowd for crowd in _crowds(chain) if getattr(crowd, "clap_along", True)]
-    if not crowds:
-        return
-    if "beat_times_s" not in memo:
-        import librosa
-
-        from liveify.plugins.crowd import Crowd
-
-        mono = librosa.resample(_mono(audio), orig_sr=sample_rate, target_sr=22050)
-        memo["beat_times_s"] = Crowd.track_beats(mono, 22050)
-    for crowd in crowds:
-        crowd.beat_times_s = memo["beat_times_s"]
 
 
 # --- training split ------------------------------------------------------------------------------
@@ -489,8 +471,9 @@ def evaluate(
     from liveify.data.align import align_recordings
     from liveify.data.dataset import DEFAULT_MAX_ALIGN_COST
     from liveify.data.pairing import pair_recordings
+    from liveify.plugins.crowd import TrackAnalysis
     from liveify.presets import load_preset
-    from liveify.render import build_chain, resolve_model
+    from liveify.render import build_chain, prepare_crowds, resolve_model
 
     output_dir = Path(output_dir)
     loaded_preset = load_preset(preset)
@@ -542,9 +525,10 @@ def evaluate(
         time_warp = TimeWarp.from_live_frames(aligned.alignment.live_frame, mel_config)
 
         rendered = {"identity": studio}
-        beats: dict = {}
+        analysis = TrackAnalysis(rate)
+        analysis.add(studio)
         dsp_chain = build_chain(loaded_preset, None, seed=seed + index)
-        _give_crowds_beats(dsp_chain, studio, rate, beats)
+        prepare_crowds(dsp_chain, analysis, lead_in_s=0.0, sample_rate=rate)
         rendered["dsp"] = render_row(dsp_chain, studio, rate)
         if live_model is not None:
             from liveify.plugins.chain import Chain
@@ -552,7 +536,7 @@ def evaluate(
             rendered["model"] = render_row(Chain([live_model]), studio, rate)
             full_chain = build_chain(loaded_preset, None, seed=seed + index)
             full_chain.insert(0, live_model)
-            _give_crowds_beats(full_chain, studio, rate, beats)
+            prepare_crowds(full_chain, analysis, lead_in_s=0.0, sample_rate=rate)
             rendered["model+preset"] = render_row(full_chain, studio, rate)
 
         metrics = {

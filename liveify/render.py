@@ -187,27 +187,43 @@ def build_chain(preset, model_path: Path | None, *, seed: int):
     return Chain(stages)
 
 
-def prepare_crowds(chain, track: Path, lead_in_s: float) -> None:
+def prepare_crowds(chain, analysis, *, lead_in_s: float, sample_rate: float) -> None:
     """Give every Crowd stage the whole track's beats and level before chunked rendering.
 
-    The crowd claps along and stays under the music from these; measured per chunk they would
-    differ from chunk to chunk. Beat times count from the start of the stream, so they include
-    the lead-in silence. The analysis streams a 16 kHz copy: enough for onsets and level.
+    `analysis` is a `liveify.plugins.crowd.TrackAnalysis` fed the whole track. The crowd claps
+    along and stays under the music from these; measured per chunk they would differ from chunk
+    to chunk. Beat times count from the start of the stream, so they include the lead-in
+    silence, and a crowd hears the music delayed by the stages before it (the model's context
+    window), so its beats move by that latency too.
     """
-    from liveify.plugins.crowd import Crowd, TrackAnalysis
+    from liveify.plugins.base import Stage
+    from liveify.plugins.chain import Chain
+    from liveify.plugins.crowd import Crowd
 
-    crowds = [stage for stage in chain if isinstance(stage, Crowd)]
+    crowds, latency_before = [], 0
+    for stage in chain:
+        if isinstance(stage, Crowd):
+            crowds.append((stage, latency_before))
+        if isinstance(stage, (Stage, Chain)):
+            latency_before += stage.latency_samples_at(sample_rate)
     if not crowds:
         return
+    beat_times_s = analysis.beat_times_s() + lead_in_s
+    music_level_db = analysis.music_level_db()
+    for crowd, latency_samples in crowds:
+        crowd.beat_times_s = beat_times_s + latency_samples / sample_rate
+        crowd.music_level_db = music_level_db
+
+
+def analyse_track(track: Path):
+    """Beats and level of a whole track (`TrackAnalysis`), streamed from a 16 kHz copy."""
+    from liveify.plugins.crowd import TrackAnalysis
+
     analysis_rate = 16000
     analysis = TrackAnalysis(analysis_rate)
     for block in read_blocks(track, sample_rate=analysis_rate, block_frames=BLOCK_FRAMES):
         analysis.add(block)
-    beat_times_s = analysis.beat_times_s() + lead_in_s
-    music_level_db = analysis.music_level_db()
-    for crowd in crowds:
-        crowd.beat_times_s = beat_times_s
-        crowd.music_level_db = music_level_db
+    return analysis
 
 
 # --- pass 1: render to float intermediates ------------------------------------------------------
@@ -227,17 +243,20 @@ def render_track(
     on_progress: Callable[[float], None] = lambda seconds: None,
 ) -> None:
     """Render one track into a float intermediate in `work_dir`, filling `result` in place."""
+    from liveify.plugins.crowd import Crowd
+
     track = Path(result.input)
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
     chain = build_chain(preset, model_path, seed=settings.seed + index)
-    prepare_crowds(chain, track, preset.lead_in_s)
+    if any(isinstance(stage, Crowd) for stage in chain):
+        prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s, sample_rate=rate)
 
     lead_in = round(preset.lead_in_s * rate)
     # Stages that delay their output (the model's context window) need that many extra zeros to
     # flush; reverb beyond the preset's tail is cut, as the next song's lead-in starts there.
-    latency = chain.latency_samples
+    latency = chain.latency_samples_at(rate)
     tail = round(preset.tail_s * rate) + latency
     expected_frames = lead_in + round(info.duration_s * rate) + round(preset.tail_s * rate)
 

@@ -78,6 +78,11 @@ class Stage:
     def reset(self) -> None:
         """Clear streaming state so that the next call starts a new signal."""
 
+    def latency_samples_at(self, sample_rate: float) -> int:
+        """`latency_samples` for audio at `sample_rate` (stages whose delay is fixed in seconds
+        override this; asking before the first call gives the right figure)."""
+        return self.latency_samples
+
     def tail_samples(self, sample_rate: float) -> int:
         """Samples of output that continue after the input ends (e.g. a reverb tail)."""
         return 0

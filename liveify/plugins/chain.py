@@ -136,9 +136,18 @@ class Chain:
         for plugin in self._plugins:
             plugin.reset()
 
+    def latency_samples_at(self, sample_rate: float) -> int:
+        """Total delay of the Liveify stages at `sample_rate` (native plugins compensate their
+        own latency)."""
+        return sum(
+            plugin.latency_samples_at(sample_rate)
+            for plugin in self._plugins
+            if isinstance(plugin, (Stage, Chain))
+        )
+
     @property
     def latency_samples(self) -> int:
-        """Total delay of the Liveify stages (native plugins compensate their own latency)."""
+        """Total delay of the Liveify stages at the rate they last processed."""
         return sum(getattr(plugin, "latency_samples", 0) for plugin in self._plugins)
 
     def tail_samples(self, sample_rate: float) -> int:
