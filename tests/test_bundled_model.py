@@ -68,3 +68,27 @@ def test_liveify_demo_end_to_end(tmp_path):
     assert report["model"] == str(BUNDLED_MODEL)
     assert all(track["status"] == "ok" for track in report["tracks"])
     assert "Liveify's render" in result.output and "listen" in result.output
+
+
+def test_model_render_at_48_khz_keeps_the_music_on_its_timeline(tmp_path, write_track):
+    from scipy.signal import correlate
+
+    from liveify.presets import load_preset
+
+    album = tmp_path / "album"
+    source = write_track("1 Song.wav", seconds=3.0, sample_rate=48000, folder=album)
+    result = CliRunner().invoke(
+        main, ["render", str(album), "-o", str(tmp_path / "out"), "--no-progress", "-p", "club",
+               "--model", str(BUNDLED_MODEL)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    preset = load_preset("club")
+    rendered, rate = sf.read(tmp_path / "out" / "1 Song.wav")
+    studio, _ = sf.read(source)
+    lead_in = round(preset.lead_in_s * rate)
+    assert rate == 48000
+    assert len(rendered) == lead_in + len(studio) + round(preset.tail_s * rate)
+    music = rendered[lead_in : lead_in + len(studio), 0]
+    lags = np.arange(-len(studio) + 1, len(studio))
+    lag = lags[np.argmax(correlate(music, studio[:, 0], mode="full"))]
+    assert abs(lag) < 0.01 * rate  # the model's 40 s delay is compensated at 48 kHz too
