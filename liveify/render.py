@@ -216,12 +216,11 @@ def prepare_crowds(chain, analysis, *, lead_in_s: float, sample_rate: float) -> 
 
 
 def analyse_track(track: Path):
-    """Beats and level of a whole track (`TrackAnalysis`), streamed from a 16 kHz copy."""
+    """Beats and level of a whole track (`TrackAnalysis`), streamed block by block."""
     from liveify.plugins.crowd import TrackAnalysis
 
-    analysis_rate = 16000
-    analysis = TrackAnalysis(analysis_rate)
-    for block in read_blocks(track, sample_rate=analysis_rate, block_frames=BLOCK_FRAMES):
+    analysis = TrackAnalysis(probe(track).sample_rate)
+    for block in read_blocks(track, block_frames=BLOCK_FRAMES):
         analysis.add(block)
     return analysis
 

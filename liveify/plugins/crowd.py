@@ -114,8 +114,11 @@ class TrackAnalysis:
     `librosa.beat.beat_track` (Ellis 2007 dynamic programming) at that tempo. Passing the tempo
     skips librosa's per-frame tempogram, the slow part. Memory: 64 floats per 11.6 ms.
 
-    >>> analysis = TrackAnalysis(16000)
-    >>> for block in read_blocks(path, sample_rate=16000): analysis.add(block)
+    Onsets need no more than ~6 kHz, so the mono mix is halved in rate by pair averages (a cheap
+    low-pass that is enough here) until it is at most 16 kHz.
+
+    >>> analysis = TrackAnalysis(44100)
+    >>> for block in read_blocks(path): analysis.add(block)
     >>> Crowd(beat_times_s=analysis.beat_times_s(), music_level_db=analysis.music_level_db())
     """
 
@@ -125,7 +128,11 @@ class TrackAnalysis:
     def __init__(self, sample_rate: float):
         import librosa
 
-        self.sample_rate = float(sample_rate)
+        self.halvings = 0
+        while sample_rate / 2**self.halvings > 16000:
+            self.halvings += 1
+        self._undecimated = np.zeros(0, np.float32)
+        self.sample_rate = float(sample_rate) / 2**self.halvings
         self.hop = 1 << round(math.log2(self.sample_rate * 0.0116))  # librosa's 512 at 22 kHz
         self.n_fft = 4 * self.hop
         self._mel_basis = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=64)
@@ -139,7 +146,11 @@ class TrackAnalysis:
 
     def add(self, audio: np.ndarray) -> None:
         """Analyse the next block, (channels, samples) or mono, at `sample_rate`."""
-        mono = np.mean(as_channels_first(audio), axis=0)
+        mono = np.concatenate([self._undecimated, np.mean(as_channels_first(audio), axis=0)])
+        usable = mono.size // 2**self.halvings * 2**self.halvings
+        mono, self._undecimated = mono[:usable], mono[usable:]
+        for _ in range(self.halvings):
+            mono = 0.5 * (mono[0::2] + mono[1::2])
         self._samples += mono.size
         self._any_sound = self._any_sound or bool(np.any(mono))
         self._add_frames(mono)
@@ -209,17 +220,11 @@ def _playing_level_db(block_powers: np.ndarray) -> float | None:
 def track_beats(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     """Beat times in seconds of a whole track held in memory (see `TrackAnalysis`).
 
-    Onsets need no more than ~6 kHz, so the mono mix is first halved in rate (pair averages
-    low-pass enough) down to 16 kHz or less. Run it on a whole track before chunked rendering
-    and pass the result as `Crowd(beat_times_s=...)`.
+    Run it on a whole track before chunked rendering and pass the result as
+    `Crowd(beat_times_s=...)`.
     """
-    mono = np.mean(as_channels_first(audio), axis=0)
-    while sample_rate > 16000:
-        even = mono.size // 2 * 2
-        mono = 0.5 * (mono[0:even:2] + mono[1:even:2])
-        sample_rate = sample_rate / 2
     analysis = TrackAnalysis(sample_rate)
-    analysis.add(mono)
+    analysis.add(audio)
     return analysis.beat_times_s()
 
 
