@@ -1,5 +1,5 @@
 """Training-data speed: DTW alignment seconds per 4-minute studio/live pair, and how much faster
-`prepare_pairs` reloads aligned pairs from its cache than it prepared them (medians of paired rounds).
+`prepare_pairs` reloads aligned pairs from its cache than it prepared them (paired medians).
 
 Uses a synthetic demo pair (`make_demo_data`). librosa's lazy imports and numba JIT are warmed on
 a short pair first, so the figure is the steady per-pair cost of a training-data run.
