@@ -24,6 +24,8 @@ from common import machine, print_rows, row
 
 TARGET_STAGE_REALTIME = 20.0  # x real time, 2 CPU cores
 TARGET_ORT_OVER_TORCH = 1.3
+#: Idle time before each timed call so the other runtime's spinning threads have gone to sleep.
+PAUSE_S = 0.05
 
 
 def _load() -> str:
@@ -112,13 +114,11 @@ def run(quick: bool = False) -> list[dict]:
     ).astype(np.float32)
     batch = windows[:1]
 
-    def ort_session(level="ORT_ENABLE_ALL", intra_threads=threads):
+    def ort_session(level="ORT_ENABLE_ALL", intra_threads=threads, path=onnx_path):
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
         options.intra_op_num_threads = intra_threads
-        return onnxruntime.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     session = ort_session()
 
@@ -132,10 +132,14 @@ def run(quick: bool = False) -> list[dict]:
     for _ in range(2):  # warm-up: allocator arenas, lazy kernels
         torch_window()
         ort_window()
-    # interleave so both see the same background load
+    # Interleave so both see the same background load, with a pause before each call: ORT's
+    # pool threads spin after a run and OpenMP's after a parallel region, so back to back each
+    # runtime steals cores from the other (measured: torch eager ~30 ms slower per window).
     torch_times, ort_times = [], []
     for _ in range(repeats):
+        time.sleep(PAUSE_S)
         torch_times.append(_median_seconds(torch_window, 1))
+        time.sleep(PAUSE_S)
         ort_times.append(_median_seconds(ort_window, 1))
     torch_s, ort_s = statistics.median(torch_times), statistics.median(ort_times)
     gflop = flops_per_window(config) / 1e9
@@ -158,13 +162,17 @@ def run(quick: bool = False) -> list[dict]:
 
     if not quick:
         print("\nORT knobs (per window, batch 1 unless noted)")
-        for label, level, intra in (
-            ("graph opt BASIC", "ORT_ENABLE_BASIC", threads),
-            ("graph opt EXTENDED", "ORT_ENABLE_EXTENDED", threads),
-            ("1 intra-op thread", "ORT_ENABLE_ALL", 1),
+        unfused_path = workdir / "unfused.onnx"
+        export_onnx(model, unfused_path, mel_config=mel_config, fused_attention=False, check=False)
+        for label, level, intra, path in (
+            ("graph opt BASIC", "ORT_ENABLE_BASIC", threads, onnx_path),
+            ("graph opt EXTENDED", "ORT_ENABLE_EXTENDED", threads, onnx_path),
+            ("1 intra-op thread", "ORT_ENABLE_ALL", 1, onnx_path),
+            ("unfused SDPA attention", "ORT_ENABLE_ALL", threads, unfused_path),
         ):
-            knob_session = ort_session(level, intra)
+            knob_session = ort_session(level, intra, path)
             knob_session.run(None, {"mel": batch})
+            time.sleep(PAUSE_S)
             seconds = _median_seconds(lambda s=knob_session: s.run(None, {"mel": batch}), 3)
             print(f"  {label:22s} {seconds * 1e3:7.1f} ms")
             rows.append(row(f"ORT per window, {label}", seconds * 1e3, "ms", None))
