@@ -697,7 +697,14 @@ def demo_data_command(outdir, songs, duration_s, seed):
     help="Store float16 weights: half the file, faster on CUDA, usually slower on CPU "
     "(parity bound 1e-2 instead of 1e-4).",
 )
-def export_command(checkpoint, output_path, opset, fp16):
+@click.option(
+    "--fused-attention/--no-fused-attention",
+    default=True,
+    show_default=True,
+    help="Export attention as one ONNX Runtime MultiHeadAttention node (~7 % faster on CPU); "
+    "--no-fused-attention keeps standard ONNX ops for other runtimes.",
+)
+def export_command(checkpoint, output_path, opset, fp16, fused_attention):
     """Export a trained CHECKPOINT to ONNX for `liveify render --model`.
 
     CHECKPOINT is a Lightning .ckpt from `liveify train` or a plain .pt holding model_config,
@@ -716,7 +723,9 @@ def export_command(checkpoint, output_path, opset, fp16):
 
     output_path = output_path or checkpoint.with_suffix(".onnx")
     click.echo(f"exporting {checkpoint} -> {output_path} (parity-checked) ...")
-    report = export_checkpoint(checkpoint, output_path, opset=opset, fp16=fp16)
+    report = export_checkpoint(
+        checkpoint, output_path, opset=opset, fp16=fp16, fused_attention=fused_attention
+    )
     click.echo(f"wrote {report}")
 
 

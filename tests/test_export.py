@@ -167,6 +167,14 @@ def test_export_command_writes_a_checked_model(tmp_path, tiny_model):
     default = CliRunner().invoke(main, ["export", str(checkpoint), "--fp16"])
     assert default.exit_code == 0, default.output
     assert read_metadata(tmp_path / "best.onnx")["precision"] == "fp16"
+    assert read_metadata(tmp_path / "best.onnx")["attention"] != "onnx"
+
+    portable = tmp_path / "portable.onnx"
+    result = CliRunner().invoke(
+        main, ["export", str(checkpoint), "-o", str(portable), "--no-fused-attention"]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_metadata(portable)["attention"] == "onnx"
 
     missing = CliRunner().invoke(main, ["export", str(tmp_path / "nope.ckpt")])
     assert missing.exit_code != 0 and "not found" in missing.output

@@ -366,6 +366,7 @@ def export_checkpoint(
     opset: int | None = None,
     fp16: bool = False,
     check: bool = True,
+    fused_attention: bool = True,
 ) -> ParityReport:
     """Load a Lightning `.ckpt` or plain `.pt` checkpoint and `export_onnx` it to `path`.
 
@@ -387,6 +388,7 @@ def export_checkpoint(
         fp16=fp16,
         training_info=training_info,
         check=check,
+        fused_attention=fused_attention,
     )
 
 
