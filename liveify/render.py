@@ -288,7 +288,7 @@ def render_track(
                 raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
             if output.shape[1]:
                 meter.add(output)
-                output.T.tofile(writer)
+                np.ascontiguousarray(output.T).tofile(writer)
                 written += output.shape[1]
     meter.finish()
     result.intermediate = intermediate
