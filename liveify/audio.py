@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import AudioFileError, ParameterError
+from liveify.files import atomic_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 MIN_SAMPLE_RATE_HZ = 8000
@@ -182,25 +182,18 @@ def atomic_audio_writer(
         raise ParameterError(
             f"output format must be one of {', '.join(OUTPUT_FORMATS)}; got {path.name}"
         )
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial.{file_format}", dir=path.parent
-    )
-    os.close(handle)
-    try:
-        with soundfile.SoundFile(
+    with (
+        atomic_path(path) as temporary,
+        soundfile.SoundFile(
             temporary,
             mode="w",
             samplerate=round(sample_rate),
             channels=channels,
             subtype=subtype,
             format=file_format.upper(),
-        ) as writer:
-            yield writer
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+        ) as writer,
+    ):
+        yield writer
 
 
 def write_audio(

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import AudioFileError, DataError, LiveifyError, ParameterError
+from liveify.files import write_text_atomic
 from liveify.mel import MelConfig, mel_power
 
 #: Rows in report order. "model" rows appear only when a model is evaluated.
@@ -613,15 +614,9 @@ def evaluate(
         group = "held_out" if summary["held_out"]["songs"] else "all"
         plot_metric_bars(chart, summary[group]["rows"], rows, title=_group_title(summary, group))
         report["figures"] = [str(path.relative_to(output_dir)) for path in [chart, *figure_paths]]
-    _write_text(output_dir / "report.json", json.dumps(report, indent=1) + "\n")
-    _write_text(output_dir / "report.md", format_markdown(report))
+    write_text_atomic(output_dir / "report.json", json.dumps(report, indent=1) + "\n")
+    write_text_atomic(output_dir / "report.md", format_markdown(report))
     return report
-
-
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 # --- report formatting ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liveify.errors import ModelFileError, ParameterError
+from liveify.files import atomic_path
 
 
 @dataclass
@@ -319,15 +319,8 @@ def save_checkpoint(
         if hasattr(value, "to_dict"):
             extra[key] = value.to_dict()
     payload = {"model_config": config.to_dict(), "state_dict": model.state_dict(), **extra}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
     return path
 
 

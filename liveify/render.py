@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from liveify.audio import (
     to_stereo,
 )
 from liveify.errors import AudioFileError, LiveifyError, ModelFileError, ParameterError
+from liveify.files import write_text_atomic
 from liveify.loudness import LoudnessMeter, db_to_gain, integrated_lufs
 
 #: Frames per processing block (~12 s at 44.1 kHz): the stages' FFT and call overheads are
@@ -371,10 +371,7 @@ def _previous_gain(report_path: Path, settings: RenderSettings) -> dict | None:
 
 
 def write_report(path: Path, report: dict) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".report.", suffix=".json", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(report, stream, indent=2)
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(report, indent=2))
 
 
 # --- the album --------------------------------------------------------------------------------

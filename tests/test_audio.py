@@ -89,3 +89,13 @@ def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_audio(target, tone_mix(0.5, 44100), 44100, subtype="FLOAT")
     np.testing.assert_allclose(sf.read(target)[0].T, tone_mix(0.5, 44100), atol=1e-7)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    target = tmp_path / "out.wav"
+    write_audio(target, tone_mix(0.1, 44100), 44100)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

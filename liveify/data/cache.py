@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import DataError
+from liveify.files import atomic_path
 
 #: Bump when the layout of cached arrays changes; old entries then miss and are rebuilt.
 CACHE_FORMAT_VERSION = 3
@@ -44,14 +44,9 @@ def settings_digest(settings: dict) -> str:
 
 
 def atomic_replace(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Call `write(binary_stream)` and move the result onto `path` (no half-written entries)."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        write(stream)
 
 
 def _write_npz(stream, arrays: dict[str, np.ndarray]) -> None:

@@ -9,8 +9,6 @@ a DSP-only baseline cannot be right by construction.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from liveify.data.synth import (
     render_notes,
 )
 from liveify.errors import ParameterError
+from liveify.files import atomic_path
 
 SAMPLE_RATE_HZ = 44100
 TICKS_PER_BEAT = 480
@@ -78,15 +77,8 @@ class Song:
 
 def _atomic_write(path: Path, write) -> None:
     """Call `write(temp_path)` and move the result onto `path` (no half-written files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        write(temporary)
 
 
 def _write_wav(path: Path, audio: np.ndarray) -> None:

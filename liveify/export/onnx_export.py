@@ -9,7 +9,6 @@ import copy
 import dataclasses
 import io
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from liveify.errors import ModelFileError, ParameterError, require
 from liveify.export.metadata import encode_metadata
+from liveify.files import atomic_path
 
 INPUT_NAME = "mel"
 OUTPUT_NAME = "live_mel"
@@ -312,15 +312,12 @@ def export_onnx(
         }
     )
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp_path = Path(temp_name)
-    try:
+    with atomic_path(path) as temp_path:
         bound = PARITY_BOUND[precision]
         _set_metadata(model_proto, metadata)
         onnx.save_model(model_proto, temp_path)
         error_random = error_music = None
+        batch_sizes = ()
         if check:
             error_random, error_music, batch_sizes = _parity(
                 reference, temp_path, mel_config, config
@@ -340,12 +337,6 @@ def export_onnx(
             }
             _set_metadata(model_proto, encode_metadata({"parity": parity}))
             onnx.save_model(model_proto, temp_path)
-        else:
-            batch_sizes = ()
-        os.replace(temp_path, path)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
     return ParityReport(
         path=path,
         precision=precision,
