@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from liveify.audio import (
+    OUTPUT_FORMATS,
     atomic_audio_writer,
     is_audio_file,
     probe,
@@ -30,7 +31,7 @@ from liveify.audio import (
     subtype_for,
     to_stereo,
 )
-from liveify.errors import AudioFileError, LiveifyError, ModelFileError, ParameterError
+from liveify.errors import AudioFileError, LiveifyError, ParameterError
 from liveify.files import write_text_atomic
 from liveify.loudness import LoudnessMeter, db_to_gain, integrated_lufs
 
@@ -155,7 +156,20 @@ def plan_outputs(tracks: Sequence[Path], settings: RenderSettings) -> list[Track
         seen[output] = track
         status = "skipped" if output.exists() and not settings.force else "pending"
         results.append(TrackResult(input=str(track), output=str(output), status=status))
+    if settings.concert_path is not None:
+        _check_concert_path(Path(settings.concert_path), tracks, seen)
     return results
+
+
+def _check_concert_path(concert: Path, tracks: Sequence[Path], outputs) -> None:
+    """Refuse a concert file that could not be written or would overwrite a track, up front."""
+    if concert.suffix.lower().lstrip(".") not in OUTPUT_FORMATS:
+        raise ParameterError(f"--concert {concert}: the file must end in .wav or .flac")
+    taken = {track.resolve() for track in tracks} | set(outputs)
+    if concert.resolve() in taken:
+        raise ParameterError(
+            f"--concert {concert} would overwrite an input or a track output; choose another name"
+        )
 
 
 # --- the chain --------------------------------------------------------------------------------
@@ -164,8 +178,9 @@ def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Pat
     if not use_model:
         return None, "model stage off (--no-model)"
     if model_path is not None:
-        if not Path(model_path).exists():
-            raise ModelFileError(f"{model_path}: no such model file")
+        from liveify.export.metadata import read_metadata
+
+        read_metadata(model_path)  # a missing or foreign file fails here, once, not per track
         return Path(model_path), f"model {model_path}"
     if not preset.model:
         return None, f"preset {preset.name} does not use the model stage"
@@ -355,13 +370,14 @@ def write_concert(outputs: Sequence[Path], concert_path: Path, settings: RenderS
                 writer.write(to_stereo(block).T)
 
 
-def _previous_gain(report_path: Path, settings: RenderSettings) -> dict | None:
-    """The album gain of an earlier run with the same preset and target, for resumed renders."""
+def _previous_gain(report_path: Path, settings: RenderSettings, model_path) -> dict | None:
+    """The album gain of an earlier run with the same preset, model and target, for resumes."""
     try:
         report = json.loads(report_path.read_text())
         loudness = report["loudness"]
         if (
             report["preset"] == settings.preset.name
+            and report["model"] == (str(model_path) if model_path else None)
             and loudness["target_lufs"] == settings.target_lufs
         ):
             return loudness
@@ -447,6 +463,18 @@ def render_album(
         if result.status == "error":
             album_bar.write(f"liveify: error: {result.error}")
 
+    def album_report(results: list[TrackResult], loudness: dict, *, final: bool = True) -> dict:
+        tracks = [r.to_report() for r in results]
+        if not final:  # rendered, but not yet written with the album gain
+            tracks = [{**t, "status": "pending"} if t["status"] == "ok" else t for t in tracks]
+        return {
+            "preset": settings.preset.name,
+            "model": str(model_path) if model_path else None,
+            "model_note": model_note,
+            "tracks": tracks,
+            "loudness": loudness,
+        }
+
     work_dir = Path(tempfile.mkdtemp(prefix=".liveify-render-", dir=settings.output_dir))
     try:
         if settings.jobs == 1:
@@ -461,23 +489,20 @@ def render_album(
         loudness = {"target_lufs": settings.target_lufs, "gain_db": None}
         if rendered:
             skipped_any = any(r.status == "skipped" for r in results)
-            previous = _previous_gain(report_path, settings) if skipped_any else None
+            previous = _previous_gain(report_path, settings, model_path) if skipped_any else None
             if previous is not None and previous.get("gain_db") is not None:
                 loudness = {**previous, "reused_from_previous_run": True}
             else:
                 loudness = album_gain_db(rendered, settings)
+            # Recorded before any output is written: a render interrupted from here on resumes
+            # with this same album gain instead of one measured on the remaining tracks alone.
+            write_report(report_path, album_report(results, loudness, final=False))
             peak_limit_db = settings.true_peak_ceiling_db - QUANTISATION_MARGIN_DB
             for result in rendered:
                 # A reused gain was chosen without this track; keep its peak under the ceiling.
                 track_gain_db = min(loudness["gain_db"], peak_limit_db - result.raw_true_peak_db)
                 write_output(result, track_gain_db, settings)
-        report = {
-            "preset": settings.preset.name,
-            "model": str(model_path) if model_path else None,
-            "model_note": model_note,
-            "tracks": [r.to_report() for r in results],
-            "loudness": loudness,
-        }
+        report = album_report(results, loudness)
         if settings.concert_path is not None:
             complete = [Path(r.output) for r in results if r.status in ("ok", "skipped")]
             if complete:

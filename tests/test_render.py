@@ -211,3 +211,48 @@ def test_output_sample_rate_option_resamples(album, tmp_path):
     assert info.samplerate == 32000 and info.subtype == "FLOAT"
     expected_s = preset.lead_in_s + 1.5 + preset.tail_s
     assert info.frames == pytest.approx(expected_s * 32000, abs=2)
+
+
+def test_concert_path_is_checked_before_rendering(album, tmp_path):
+    for concert, cause in [(tmp_path / "set.mp3", "must end in .wav or .flac"),
+                           (album / "1 Opener.wav", "would overwrite an input")]:  # fmt: skip
+        before = digest(album)
+        result = render(album, "-o", tmp_path / "out", "--no-model", "-p", "club",
+                        "--concert", concert)  # fmt: skip
+        assert result.exit_code == 2 and cause in result.output
+        assert digest(album) == before
+        assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_second_pass_resumes_with_the_same_album_gain(album, tmp_path, monkeypatch):
+    import liveify.render as render_module
+
+    out = tmp_path / "out"
+    original = render_module.write_output
+    written = []
+
+    def interrupted(result, gain_db, settings):
+        if written:
+            raise KeyboardInterrupt
+        written.append(result)
+        return original(result, gain_db, settings)
+
+    monkeypatch.setattr(render_module, "write_output", interrupted)
+    assert render(album, "-o", out, "--no-model", "-p", "club").exit_code != 0
+    provisional = json.loads((out / "report.json").read_text())
+    assert [t["status"] for t in provisional["tracks"]] == ["pending"] * 3
+    monkeypatch.setattr(render_module, "write_output", original)
+    assert render(album, "-o", out, "--no-model", "-p", "club").exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [t["status"] for t in report["tracks"]] == ["skipped", "ok", "ok"]
+    assert report["loudness"]["gain_db"] == provisional["loudness"]["gain_db"]
+    assert report["loudness"]["reused_from_previous_run"] is True
+
+
+def test_an_unusable_model_fails_once_before_rendering(album, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    result = render(album, "-o", tmp_path / "out", "--model", bad)
+    assert result.exit_code == 2 and "bad.onnx" in result.output
+    assert result.output.count("\n") == 1  # one error line, not one per track
+    assert not (tmp_path / "out").exists()
