@@ -39,6 +39,9 @@ _TRUE_PEAK_PHASES = np.ascontiguousarray(
         axis=1,
     )[::-1]
 )
+#: No interpolated value exceeds the largest sample in its neighbourhood by more than this factor
+#: (the largest absolute tap sum of a phase, ~2.24), so quieter spans cannot raise a true peak.
+_TRUE_PEAK_MAX_OVERSHOOT = float(np.abs(_TRUE_PEAK_PHASES).sum(axis=0).max())
 
 
 def db_to_gain(level_db: float) -> float:
@@ -116,9 +119,7 @@ class LoudnessMeter:
         for start in range(0, outputs, _TRUE_PEAK_CHUNK):
             stop = min(start + _TRUE_PEAK_CHUNK, outputs)
             span = with_history[:, start : stop + _TAPS_PER_PHASE - 1]
-            # Interpolation overshoots the samples by a few dB at most, so spans peaking 6 dB
-            # below the running true peak cannot raise it; most of a track is skipped this way.
-            if 2.0 * float(np.abs(span).max()) < self._true_peak:
+            if _TRUE_PEAK_MAX_OVERSHOOT * float(np.abs(span).max()) < self._true_peak:
                 continue
             neighbourhoods = sliding_window_view(span, _TAPS_PER_PHASE, axis=1)
             self._true_peak = max(

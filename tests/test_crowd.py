@@ -215,3 +215,13 @@ def test_channels_are_kept_and_parameters_validated():
     assert "intensity=0.2" in repr(crowd)
     with pytest.raises(ParameterError, match="intensity"):
         crowd.intensity = 2.0
+
+
+def test_low_sample_rates_render_without_numeric_warnings():
+    import warnings
+
+    audio = (np.random.default_rng(0).standard_normal((2, 8000 * 2)) * 0.1).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        output = Crowd(size=20000, whistle_rate_hz=2.0, seed=1)(audio, 8000)
+    assert np.isfinite(output).all() and np.abs(output - audio).max() > 1e-4

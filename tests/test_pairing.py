@@ -80,3 +80,10 @@ def test_missing_folder_is_a_data_error(tmp_path):
     _touch(tmp_path / "live", "Song.wav")
     with pytest.raises(DataError, match="not a folder"):
         pair_recordings(tmp_path / "nope", tmp_path / "live")
+
+
+def test_apostrophes_do_not_split_words():
+    from liveify.data.pairing import song_key
+
+    assert song_key("03 Don't Stop.wav") == song_key("Don’t Stop (Live).flac") == "dont stop"
+    assert song_key("Dont Stop - Live at Leeds.mp3") == "dont stop"

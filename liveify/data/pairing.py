@@ -24,6 +24,7 @@ _DASHED_TAG = re.compile(r"\s[-–—]\s*(?:live|remaster(?:ed)?|\d{4}\s+remaste
 # "01 ", "1. ", "01 - ", "01_", "1-01 " (disc-track), "A1 " is left alone (vinyl sides are rare).
 _TRACK_NUMBER = re.compile(r"^\s*(?:\d{1,2}\s*[-.]\s*)?\d{1,3}\s*(?:[-._)]+\s*|\s+)(?=\S)")
 _NON_ALPHANUMERIC = re.compile(r"[^0-9a-z]+")
+_APOSTROPHES = re.compile(r"['’‘`´]")
 
 
 class Pair(NamedTuple):
@@ -67,6 +68,8 @@ def song_key(file_name: str) -> str:
     text = unicodedata.normalize("NFKD", stem)
     text = "".join(char for char in text if not unicodedata.combining(char)).casefold()
     text = text.replace("&", " and ")
+    # "Don't", "Don’t" and "Dont" are one word: apostrophes vanish instead of splitting it.
+    text = _APOSTROPHES.sub("", text)
     text = _DASHED_TAG.sub("", _BRACKETED_TAG.sub(" ", text))
     stripped = _TRACK_NUMBER.sub("", text, count=1)
     # A title that is only a number ("1999") keeps it.

@@ -302,7 +302,9 @@ def _make_bank(sample_rate: float, seed: int) -> _Bank:
             grid_power[:, grid_low] * (1 - grid_fraction)
             + grid_power[:, grid_low + 1] * grid_fraction
         ) * bins_mask
-        return frame_length / (2.0 * fine.sum(axis=1))
+        total = 2.0 * fine.sum(axis=1)
+        # A shape that lies wholly above Nyquist (whistles at 8 kHz) stays silent, not infinite.
+        return np.divide(frame_length, total, out=np.zeros_like(total), where=total > 0)
 
     high_pass = 1.0 / (1.0 + (120.0 / f) ** 4)
     speech_top = 1.0 / (1.0 + (f / 3500.0) ** 4)
