@@ -185,7 +185,7 @@ def render_command(
             click.echo(f"  {action:8s} {result.input} -> {result.output}")
         click.echo(f"{len(tracks)} tracks; loudness target {target_lufs} LUFS; nothing written")
         return
-    report = render_album(tracks, settings, model_path=model, model_note=model_note, log=click.echo)
+    report = render_album(tracks, settings, model_path=model, model_note=model_note)
     _print_summary(report, settings.output_dir)
     if any(track["status"] == "error" for track in report["tracks"]):
         sys.exit(1)
@@ -306,7 +306,7 @@ def demo_command(outdir, preset, songs, duration_s, seed):
     model, model_note = resolve_model(None, True, loaded_preset)
     click.echo(f"rendering with preset {loaded_preset.name}; {model_note}")
     report = render_album(
-        collect_tracks([studio]), settings, model_path=model, model_note=model_note, log=click.echo
+        collect_tracks([studio]), settings, model_path=model, model_note=model_note
     )
     _print_summary(report, settings.output_dir)
     first = Path(report["tracks"][0]["output"])

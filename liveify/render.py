@@ -397,7 +397,6 @@ def render_album(
     *,
     model_path: Path | None,
     model_note: str,
-    log: Callable[[str], None] = print,
 ) -> dict:
     """Render `tracks` to `settings.output_dir`; returns the report (also written as report.json).
 
@@ -428,6 +427,7 @@ def render_album(
         with bar_lock:
             position = free_positions.pop(0)
         started = time.perf_counter()
+        track_bar = None
         try:
             duration_s = probe(result.input).duration_s
             track_bar = tqdm(
@@ -447,7 +447,6 @@ def render_album(
 
             render_track(result, index, settings, model_path, work_dir, advance)
             result.status = "ok"
-            track_bar.close()
         except LiveifyError as error:
             result.status, result.error = "error", str(error)
         except Exception as error:  # an album keeps going past a track that breaks unexpectedly
@@ -456,6 +455,8 @@ def render_album(
                 f"{result.input}: {type(error).__name__}: {error}",
             )
         finally:
+            if track_bar is not None:
+                track_bar.close()
             result.seconds = round(time.perf_counter() - started, 3)
             with bar_lock:
                 free_positions.append(position)
