@@ -13,8 +13,13 @@ from os import PathLike
 import numpy as np
 
 from liveify.errors import ParameterError
-from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
-from liveify.plugins.venue import RangeParameter, parameters_repr
+from liveify.plugins.base import (
+    RangeParameter,
+    Stage,
+    as_channels_first,
+    check_sample_rate,
+    parameters_repr,
+)
 
 #: MIDI cue notes: note number -> crowd event. Velocity (1-127) sets the event's intensity, the
 #: note's length sets how long applause, cheering or clap-along lasts (a whistle is one whistle).

@@ -5,7 +5,7 @@ High-pass, tone shaping, bus compression, gentle saturation and a peak ceiling; 
 
 from __future__ import annotations
 
-from liveify.plugins.venue import RangeParameter
+from liveify.plugins.base import RangeParameter
 
 # JUCE's dsp::Limiter (pedalboard.Limiter) runs a fixed first stage (-10 dB, 4:1) with a fixed
 # makeup of 10 * (1 - 1/4) / 2 dB, then makeup of -threshold_db and a hard clip at 0 dBFS.

@@ -1,117 +1,15 @@
-"""VenueReverb: a venue's sound from procedurally generated stereo impulse responses.
-
-Also holds `RangeParameter`, the validated-parameter descriptor shared by the DSP stages and presets.
-"""
+"""VenueReverb: a venue's sound from procedurally generated stereo impulse responses."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from liveify.errors import ParameterError
-from liveify.plugins.base import Stage
+from liveify.plugins.base import RangeParameter, Stage, parameter_specs, parameters_repr
 
 SPEED_OF_SOUND_M_S = 343.0
-
-
-# --- validated parameters --------------------------------------------------------------------
-
-
-class RangeParameter:
-    """A stage parameter with a default, an allowed range and a kind (float, int or bool).
-
-    Used as a descriptor on stage classes (`rt60_s = RangeParameter(1.5, 0.1, 12.0)`): assigning
-    validates the value and tells the stage (`_parameters_changed`) so it can drop cached data.
-    Presets use the same objects to fill in defaults and to name out-of-range keys.
-    """
-
-    def __init__(
-        self,
-        default: Any,
-        low: float | None = None,
-        high: float | None = None,
-        *,
-        kind: type = float,
-        doc: str = "",
-        name: str = "",
-    ):
-        self.default = default
-        self.low = low
-        self.high = high
-        self.kind = kind
-        self.doc = doc
-        self.name = name
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        return instance.__dict__[self.name]
-
-    def __set__(self, instance, value) -> None:
-        value = self.validate(value, owner=type(instance).__name__)
-        instance.__dict__[self.name] = value
-        changed: Callable[[str], None] | None = getattr(instance, "_parameters_changed", None)
-        if changed is not None:
-            changed(self.name)
-
-    def describe(self) -> str:
-        """The allowed values in words, e.g. `a number in [0.1, 12]`."""
-        if self.kind is bool:
-            return "true or false"
-        noun = "an integer" if self.kind is int else "a number"
-        return f"{noun} in {self._range()}"
-
-    def _range(self) -> str:
-        return f"[{_number(self.low)}, {_number(self.high)}]"
-
-    def problem(self, value) -> str | None:
-        """Why `value` is not allowed (a phrase to follow `name = value`), or None if it is."""
-        if self.kind is bool:
-            return None if isinstance(value, (bool, np.bool_)) else "must be true or false"
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-            return f"must be {self.describe()}"
-        if self.kind is int and not float(value).is_integer():
-            return f"must be {self.describe()}"
-        if not math.isfinite(float(value)):
-            return f"must be {self.describe()}"
-        if not self.low <= value <= self.high:
-            return f"is out of range {self._range()}"
-        return None
-
-    def validate(self, value, *, owner: str = ""):
-        """Return `value` converted to the parameter's kind, or raise ParameterError naming it."""
-        problem = self.problem(value)
-        if problem is not None:
-            prefix = f"{owner}." if owner else ""
-            raise ParameterError(f"{prefix}{self.name} = {value!r} {problem}")
-        return self.kind(value)
-
-
-def _number(value: float) -> str:
-    """12.0 -> '12', 0.1 -> '0.1', 4294967295 -> '4294967295'."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def parameter_specs(cls) -> dict[str, RangeParameter]:
-    """The RangeParameters of a stage class, in definition order, keyed by name."""
-    specs: dict[str, RangeParameter] = {}
-    for klass in reversed(cls.__mro__):
-        for name, value in vars(klass).items():
-            if isinstance(value, RangeParameter):
-                specs[name] = value
-    return specs
-
-
-def parameters_repr(stage) -> str:
-    """`<ClassName a=1 b=2>` listing every RangeParameter of `stage`, as pedalboard plugins do."""
-    fields = " ".join(f"{name}={getattr(stage, name)!r}" for name in parameter_specs(type(stage)))
-    return f"<liveify.{type(stage).__name__} {fields}>"
 
 
 # --- impulse responses -----------------------------------------------------------------------

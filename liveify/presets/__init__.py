@@ -38,9 +38,10 @@ from os import PathLike
 from pathlib import Path
 
 from liveify.errors import PresetError
+from liveify.plugins.base import RangeParameter, parameter_specs
 from liveify.plugins.crowd import Crowd
 from liveify.plugins.pa import PA_PARAMETERS
-from liveify.plugins.venue import RangeParameter, VenueReverb, parameter_specs
+from liveify.plugins.venue import VenueReverb
 
 __all__ = ["PluginSpec", "Preset", "list_presets", "load_preset"]
 
