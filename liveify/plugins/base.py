@@ -3,6 +3,7 @@
 A stage takes float32 audio shaped `(channels, samples)` (1-D mono is accepted) and returns the
 same layout. `reset=True` (the default, as in pedalboard) starts from a clean state; `reset=False`
 continues from the previous call so that a track processed chunk by chunk equals one whole call.
+Also `RangeParameter`, the validated-parameter descriptor the DSP stages and presets share.
 """
 
 from __future__ import annotations
