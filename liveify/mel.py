@@ -8,12 +8,12 @@ prediction from scratch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from liveify.config import DictConfig
 from liveify.errors import ParameterError
 
 #: The normalised level of silence (dB at the -top_db floor); pad windows with it.
@@ -21,7 +21,7 @@ SILENT_LEVEL = -1.0
 
 
 @dataclass(frozen=True)
-class MelConfig:
+class MelConfig(DictConfig):
     """Mel analysis settings; saved in checkpoints and ONNX metadata so every stage agrees.
 
     `ref_power` is the mel power that reads 0 dB: a 0 dBFS sine centred in a band reads about
@@ -72,17 +72,6 @@ class MelConfig:
     def n_frames(self, n_samples: int) -> int:
         """Frames a centred STFT produces for `n_samples` samples at `sample_rate`."""
         return 1 + n_samples // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MelConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(f"unknown MelConfig keys: {', '.join(unknown)}")
-        return cls(**values)
 
 
 @functools.lru_cache(maxsize=8)

@@ -6,7 +6,6 @@ configuration, blocks, the model, then parameter/FLOP counts and checkpoint I/O.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liveify.config import DictConfig
 from liveify.errors import ModelFileError, ParameterError
 from liveify.files import atomic_path
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Every hyper-parameter of `LiveifyModel`; saved in checkpoints and ONNX metadata.
 
     The GRU has `embed_dim // 2` hidden units per direction, so its bidirectional output is
@@ -77,17 +77,6 @@ class ModelConfig:
     @property
     def gru_hidden(self) -> int:
         return self.embed_dim // 2 if self.gru_bidirectional else self.embed_dim
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(f"unknown ModelConfig keys: {', '.join(unknown)}")
-        return cls(**values)
 
 
 class SelfAttention(nn.Module):

@@ -6,18 +6,18 @@ of the song that studio frame i holds. Pairs that do not align well are rejected
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from liveify.config import DictConfig
 from liveify.errors import DataError, ParameterError
 from liveify.mel import MelConfig, mel_power, normalize
 
 
 @dataclass(frozen=True)
-class AlignConfig:
+class AlignConfig(DictConfig):
     """How studio and live recordings are aligned; part of the cache key.
 
     Parameters
@@ -53,9 +53,6 @@ class AlignConfig:
                 raise ParameterError(
                     f"AlignConfig.{name} = {getattr(self, name)!r} is out of range"
                 )
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

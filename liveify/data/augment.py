@@ -6,11 +6,11 @@ validation sample stay untouched.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+from liveify.config import DictConfig
 from liveify.errors import ParameterError
 
 #: Masked cells are set to the normalised level of silence (-80 dB), the floor of [-1, 1]: a mask
@@ -19,7 +19,7 @@ MASK_VALUE = -1.0
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(DictConfig):
     """What augmentation a training sample may get (each field is a `--aug-*` CLI option).
 
     Parameters
@@ -52,9 +52,6 @@ class AugmentConfig:
                 raise ParameterError(
                     f"augmentation {name} = {getattr(self, name)!r} is out of range"
                 )
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def augment(mel: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
