@@ -78,12 +78,12 @@ def run(quick: bool = False) -> list[dict]:
     from liveify.export.onnx_export import music_like_window
     from liveify.mel import MelConfig
     from liveify.model import LiveifyModel, ModelConfig, flops_per_window
-    from liveify.plugins.model_stage import LiveModel, _physical_cores
+    from liveify.plugins.model_stage import LiveModel, physical_cores
     from liveify.windows import window_hop
 
     rows: list[dict] = []
     repeats = 3 if quick else 7
-    threads = _physical_cores()
+    threads = physical_cores()
     print(f"{machine()}; ORT threads {threads}, torch threads {torch.get_num_threads()}")
     print(f"load average before: {_load()} (other work on the machine slows every number)")
 

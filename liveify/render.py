@@ -189,15 +189,19 @@ def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Pat
     return None, "no bundled model installed; rendering the DSP chain only"
 
 
-def build_chain(preset, model_path: Path | None, *, seed: int):
-    """The live chain of `preset`, with the learned model stage first when a model is given."""
+def build_chain(preset, model_path: Path | None, *, seed: int, model_threads: int | None = None):
+    """The live chain of `preset`, with the learned model stage first when a model is given.
+
+    `model_threads` caps ONNX Runtime's threads (default: every core), so that parallel tracks
+    share the cores instead of each claiming all of them.
+    """
     from liveify.plugins.chain import Chain
 
     stages = []
     if model_path is not None:
         from liveify.plugins.model_stage import LiveModel
 
-        stages.append(LiveModel(model_path))
+        stages.append(LiveModel(model_path, intra_op_threads=model_threads))
     stages.extend(preset.build_stages(seed=seed))
     return Chain(stages)
 
@@ -263,7 +267,12 @@ def render_track(
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
-    chain = build_chain(preset, model_path, seed=settings.seed + index)
+    model_threads = None
+    if model_path is not None and settings.jobs > 1:
+        from liveify.plugins.model_stage import physical_cores
+
+        model_threads = max(1, physical_cores() // settings.jobs)
+    chain = build_chain(preset, model_path, seed=settings.seed + index, model_threads=model_threads)
     if any(isinstance(stage, Crowd) for stage in chain):
         prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s, sample_rate=rate)
 

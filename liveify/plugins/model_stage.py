@@ -34,7 +34,7 @@ _ANALYSIS_MARGIN_FRAMES = 4
 _RECONSTRUCTION_MARGIN_FRAMES = 8
 
 
-def _physical_cores() -> int:
+def physical_cores() -> int:
     """Physical CPU cores this process may use (hyper-threads slow ORT's matmuls down)."""
     try:
         usable = len(os.sched_getaffinity(0))
@@ -596,7 +596,7 @@ def _open_session(path: Path, providers, intra_op_threads: int | None):
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = intra_op_threads or _physical_cores()
+    options.intra_op_num_threads = intra_op_threads or physical_cores()
     options.log_severity_level = 3
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=list(providers))
