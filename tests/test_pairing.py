@@ -87,3 +87,22 @@ def test_apostrophes_do_not_split_words():
 
     assert song_key("03 Don't Stop.wav") == song_key("Don’t Stop (Live).flac") == "dont stop"
     assert song_key("Dont Stop - Live at Leeds.mp3") == "dont stop"
+
+
+def test_titles_that_start_with_a_number_still_pair(tmp_path):
+    from liveify.data.pairing import pair_recordings
+
+    studio, live = tmp_path / "studio", tmp_path / "live"
+    studio.mkdir()
+    live.mkdir()
+    for path in [studio / "22 Acacia Avenue.wav", studio / "03 Dont Stop.wav",
+                 live / "05 22 Acacia Avenue (Live).wav", live / "Dont Stop (Live).wav",
+                 live / "Encore Jam (Live).wav"]:  # fmt: skip
+        path.write_bytes(b"")
+    result = pair_recordings(studio, live)
+    assert sorted((p.studio.name, p.live.name) for p in result.pairs) == [
+        ("03 Dont Stop.wav", "Dont Stop (Live).wav"),
+        ("22 Acacia Avenue.wav", "05 22 Acacia Avenue (Live).wav"),
+    ]
+    assert [p.name for p in result.unmatched_live] == ["Encore Jam (Live).wav"]
+    assert result.unmatched_studio == []

@@ -54,7 +54,7 @@ class PairingResult:
         return lines
 
 
-def song_key(file_name: str) -> str:
+def song_key(file_name: str, *, keep_leading_number: bool = False) -> str:
     """Normalised song name of a file: no extension, track number, live/remaster tag, case,
     accents or punctuation.
 
@@ -73,7 +73,7 @@ def song_key(file_name: str) -> str:
     text = _DASHED_TAG.sub("", _BRACKETED_TAG.sub(" ", text))
     stripped = _TRACK_NUMBER.sub("", text, count=1)
     # A title that is only a number ("1999") keeps it.
-    if _NON_ALPHANUMERIC.sub("", stripped):
+    if not keep_leading_number and _NON_ALPHANUMERIC.sub("", stripped):
         text = stripped
     return " ".join(_NON_ALPHANUMERIC.sub(" ", text).split())
 
@@ -117,9 +117,34 @@ def pair_recordings(studio_dir: str | Path, live_dir: str | Path) -> PairingResu
     """
     studio = _keyed(list_audio_files(studio_dir), "studio")
     live = _keyed(list_audio_files(live_dir), "live")
-    shared = sorted(studio.keys() & live.keys())
+    pairs = [
+        Pair(studio.pop(key), live.pop(key), key) for key in sorted(studio.keys() & live.keys())
+    ]
+    pairs += _pairs_by_title_number(studio, live)
     return PairingResult(
-        pairs=[Pair(studio[key], live[key], key) for key in shared],
-        unmatched_studio=sorted(studio[key] for key in studio.keys() - live.keys()),
-        unmatched_live=sorted(live[key] for key in live.keys() - studio.keys()),
+        pairs=sorted(pairs, key=lambda pair: pair.key),
+        unmatched_studio=sorted(studio.values()),
+        unmatched_live=sorted(live.values()),
     )
+
+
+def _pairs_by_title_number(studio: dict[str, Path], live: dict[str, Path]) -> list[Pair]:
+    """Pair leftovers whose titles start with a number that one side took for a track number.
+
+    "22 Acacia Avenue.wav" (key "acacia avenue") and "05 22 Acacia Avenue (Live).wav" (key
+    "22 acacia avenue") match once the studio name keeps its leading number. Only unambiguous
+    matches are made; matched files are removed from `studio` and `live`.
+    """
+    pairs = []
+    for keep_on_studio_side in (True, False):
+        side, other = (studio, live) if keep_on_studio_side else (live, studio)
+        kept = {}
+        for key, path in side.items():
+            kept.setdefault(song_key(path.name, keep_leading_number=True), []).append(key)
+        for alternative, keys in kept.items():
+            if len(keys) == 1 and alternative in other and alternative != keys[0]:
+                own = side.pop(keys[0])
+                partner = other.pop(alternative)
+                studio_path, live_path = (own, partner) if keep_on_studio_side else (partner, own)
+                pairs.append(Pair(studio_path, live_path, alternative))
+    return pairs
