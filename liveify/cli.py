@@ -277,7 +277,8 @@ def presets_show(name):
     help="Seconds per demo song.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo_command(outdir, preset, songs, duration_s, seed):
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def demo_command(outdir, preset, songs, duration_s, seed, no_progress):
     """Make a short synthetic album and render it live, to hear Liveify in under a minute.
 
     Writes OUTDIR/studio (the generated studio songs), OUTDIR/reference-live (the synthetic
@@ -301,7 +302,11 @@ def demo_command(outdir, preset, songs, duration_s, seed):
     (outdir / "live").rename(reference)
     studio = outdir / "studio"
     settings = RenderSettings(
-        preset=loaded_preset, output_dir=outdir / "studio-live", force=True, seed=seed
+        preset=loaded_preset,
+        output_dir=outdir / "studio-live",
+        force=True,
+        seed=seed,
+        progress=not no_progress,
     )
     model, model_note = resolve_model(None, True, loaded_preset)
     click.echo(f"rendering with preset {loaded_preset.name}; {model_note}")

@@ -58,7 +58,9 @@ def test_default_render_uses_the_bundled_model(tmp_path, write_track):
 @pytest.mark.slow
 def test_liveify_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", str(out), "--songs", "2", "--duration", "6"])
+    result = CliRunner().invoke(
+        main, ["demo", str(out), "--songs", "2", "--duration", "6", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     studio = sorted((out / "studio").glob("*.wav"))
     rendered = sorted((out / "studio-live").glob("*.wav"))
