@@ -535,10 +535,10 @@ def evaluate(
             from liveify.plugins.chain import Chain
 
             rendered["model"] = render_row(Chain([live_model]), studio, rate)
-            full_chain = build_chain(loaded_preset, None, seed=seed + index)
-            full_chain.insert(0, live_model)
-            prepare_crowds(full_chain, analysis, lead_in_s=0.0, sample_rate=rate)
-            rendered["model+preset"] = render_row(full_chain, studio, rate)
+            # As `liveify render` does: the preset's stages hear the model's aligned output.
+            preset_chain = build_chain(loaded_preset, None, seed=seed + index)
+            prepare_crowds(preset_chain, analysis, lead_in_s=0.0, sample_rate=rate)
+            rendered["model+preset"] = render_row(preset_chain, rendered["model"], rate)
 
         metrics = {
             row: {

@@ -192,8 +192,9 @@ def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Pat
 def build_chain(preset, model_path: Path | None, *, seed: int, model_threads: int | None = None):
     """The live chain of `preset`, with the learned model stage first when a model is given.
 
-    `model_threads` caps ONNX Runtime's threads (default: every core), so that parallel tracks
-    share the cores instead of each claiming all of them.
+    `model_threads` caps ONNX Runtime's threads (default: every core). In one Chain the stages
+    after the model hear the track one context window late; `prepare_crowds` accounts for that,
+    and the renderer instead runs the model separately through `stream_aligned`.
     """
     from liveify.plugins.chain import Chain
 
@@ -213,7 +214,7 @@ def prepare_crowds(chain, analysis, *, lead_in_s: float, sample_rate: float) -> 
     along and stays under the music from these; measured per chunk they would differ from chunk
     to chunk. Beat times count from the start of the stream, so they include the lead-in
     silence, and a crowd hears the music delayed by the stages before it (the model's context
-    window), so its beats move by that latency too.
+    window), so its lead-in swell, cues and beats are told to start that much later.
     """
     from liveify.plugins.base import Stage
     from liveify.plugins.chain import Chain
@@ -230,8 +231,9 @@ def prepare_crowds(chain, analysis, *, lead_in_s: float, sample_rate: float) -> 
     beat_times_s = analysis.beat_times_s() + lead_in_s
     music_level_db = analysis.music_level_db()
     for crowd, latency_samples in crowds:
-        crowd.beat_times_s = beat_times_s + latency_samples / sample_rate
+        crowd.beat_times_s = beat_times_s
         crowd.music_level_db = music_level_db
+        crowd.stream_delay_s = latency_samples / sample_rate
 
 
 def analyse_track(track: Path):
@@ -252,6 +254,36 @@ def _silence(channels: int, frames: int) -> list[np.ndarray]:
     ]
 
 
+def stream_aligned(stage, blocks, sample_rate: float):
+    """Stream `blocks` through `stage` with its latency removed: output lines up with the input.
+
+    The stage is reset once and then called with `reset=False` on every block (`reset=True` on a
+    block tells a stage that the block is the whole signal; the model stage flushes its window
+    then). Its first `latency` output samples are dropped and as many zeros are fed after the
+    input to flush the rest, so exactly as many samples come out as went in.
+    """
+    latency = stage.latency_samples_at(sample_rate)
+    stage.reset()
+    to_drop = latency
+
+    def with_flush():
+        channels = 2
+        for block in blocks:
+            channels = block.shape[0]
+            yield block
+        yield from _silence(channels, latency)
+
+    for block in with_flush():
+        if block.shape[1] == 0:
+            continue
+        output = stage(block, sample_rate, reset=False)
+        if to_drop:
+            dropped = min(to_drop, output.shape[1])
+            output, to_drop = output[:, dropped:], to_drop - dropped
+        if output.shape[1]:
+            yield output
+
+
 def render_track(
     result: TrackResult,
     index: int,
@@ -260,34 +292,46 @@ def render_track(
     work_dir: Path,
     on_progress: Callable[[float], None] = lambda seconds: None,
 ) -> None:
-    """Render one track into a float intermediate in `work_dir`, filling `result` in place."""
+    """Render one track into a float intermediate in `work_dir`, filling `result` in place.
+
+    The model stage runs on the song alone with its latency removed; the preset's stages then
+    hear lead-in silence, the (live-converted) song and tail silence, exactly lined up as
+    without a model, so the crowd's lead-in swell, clap-along and applause fall where they
+    should.
+    """
     from liveify.plugins.crowd import Crowd
 
     track = Path(result.input)
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
-    model_threads = None
-    if model_path is not None and settings.jobs > 1:
-        from liveify.plugins.model_stage import physical_cores
-
-        model_threads = max(1, physical_cores() // settings.jobs)
-    chain = build_chain(preset, model_path, seed=settings.seed + index, model_threads=model_threads)
+    chain = build_chain(preset, None, seed=settings.seed + index)
     if any(isinstance(stage, Crowd) for stage in chain):
         prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s, sample_rate=rate)
 
     lead_in = round(preset.lead_in_s * rate)
-    # Stages that delay their output (the model's context window) need that many extra zeros to
-    # flush; reverb beyond the preset's tail is cut, as the next song's lead-in starts there.
-    latency = chain.latency_samples_at(rate)
-    tail = round(preset.tail_s * rate) + latency
-    expected_frames = lead_in + round(info.duration_s * rate) + round(preset.tail_s * rate)
+    # Reverb beyond the preset's tail is cut: the next song's lead-in starts there.
+    tail = round(preset.tail_s * rate)
+    expected_frames = lead_in + round(info.duration_s * rate) + tail
 
-    def input_blocks():
-        yield from _silence(2, lead_in)
+    def track_blocks():
         for block in read_blocks(track, sample_rate=rate, block_frames=BLOCK_FRAMES):
             yield to_stereo(block)
             on_progress(block.shape[1] / rate)
+
+    songs = track_blocks()
+    if model_path is not None:
+        from liveify.plugins.model_stage import LiveModel, physical_cores
+
+        # Parallel tracks share the cores instead of each model claiming all of them.
+        threads = max(1, physical_cores() // settings.jobs) if settings.jobs > 1 else None
+        songs = stream_aligned(LiveModel(model_path, intra_op_threads=threads), songs, rate)
+
+    def stream():
+        # The model hears only the song: the silence around it is the crowd's, and the room
+        # tone the model would add to it would have the crowd duck under it.
+        yield from _silence(2, lead_in)
+        yield from songs
         yield from _silence(2, tail)
 
     meter = LoudnessMeter(rate, 2)
@@ -295,18 +339,8 @@ def render_track(
     # memory dump is enough, and it skips the sample-format conversion of an audio codec.
     intermediate = work_dir / f"{index:04d}.f32"
     written = 0
-    to_drop = latency
-    # One reset, then every block continues the stream: `reset=True` on a block would tell a
-    # stage that the block is the whole signal (the model stage flushes its window then).
-    chain.reset()
     with open(intermediate, "wb") as writer:
-        for block in input_blocks():
-            if block.shape[1] == 0:
-                continue
-            output = chain(block, rate, reset=False)
-            if to_drop:
-                dropped = min(to_drop, output.shape[1])
-                output, to_drop = output[:, dropped:], to_drop - dropped
+        for output in stream_aligned(chain, stream(), rate):
             output = output[:, : max(0, expected_frames - written)]
             if not np.isfinite(output).all():
                 raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")

@@ -116,16 +116,18 @@ class Preset:
         )
 
     def build_stages(self, *, seed: int = 0) -> list:
-        """Instantiated stages in render order: PA board, VenueReverb, Crowd, external plugins.
+        """Instantiated stages in render order: PA board, Crowd, VenueReverb, external plugins.
 
+        The crowd stands in the venue, so it is reverberated with the band; and it hears the dry
+        PA, so it cheers as the last chord ends instead of waiting for the reverb to die away.
         The learned model stage is not included; the renderer puts it first when `model` is true.
         """
         from liveify.plugins.pa import pa_colouring
 
         stages = [
             pa_colouring(**self.pa),
-            VenueReverb(**self.venue, seed=seed),
             Crowd(**self.crowd, seed=seed),
+            VenueReverb(**self.venue, seed=seed),
         ]
         return stages + [plugin.load() for plugin in self.plugins]
 
