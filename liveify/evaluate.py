@@ -348,17 +348,13 @@ def compare(
 
 
 def render_row(chain, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Run `audio` through `chain` as a stream and flush its latency: no lead-in, no tail.
+    """Run `audio` through `chain` as a stream with its latency removed: no lead-in, no tail.
 
-    The result has `audio`'s length and lies on its timeline (the chain's delay is removed).
+    The result has `audio`'s length and lies on its timeline.
     """
-    chain.reset()
-    latency = chain.latency_samples_at(sample_rate)
-    outputs = [chain(audio, sample_rate, reset=False)]
-    if latency:
-        flush = np.zeros((audio.shape[0], latency), dtype=np.float32)
-        outputs.append(chain(flush, sample_rate, reset=False))
-    rendered = np.concatenate(outputs, axis=1)[:, latency : latency + audio.shape[1]]
+    from liveify.render import stream_aligned
+
+    rendered = np.concatenate(list(stream_aligned(chain, [audio], sample_rate)), axis=1)
     if not np.isfinite(rendered).all():
         raise AudioFileError("the effect chain produced NaN or infinite samples")
     return np.ascontiguousarray(rendered, dtype=np.float32)
@@ -528,16 +524,16 @@ def evaluate(
         rendered = {"identity": studio}
         analysis = TrackAnalysis(rate)
         analysis.add(studio)
-        dsp_chain = build_chain(loaded_preset, None, seed=seed + index)
-        prepare_crowds(dsp_chain, analysis, lead_in_s=0.0, sample_rate=rate)
+        dsp_chain = build_chain(loaded_preset, seed=seed + index)
+        prepare_crowds(dsp_chain, analysis, lead_in_s=0.0)
         rendered["dsp"] = render_row(dsp_chain, studio, rate)
         if live_model is not None:
             from liveify.plugins.chain import Chain
 
             rendered["model"] = render_row(Chain([live_model]), studio, rate)
             # As `liveify render` does: the preset's stages hear the model's aligned output.
-            preset_chain = build_chain(loaded_preset, None, seed=seed + index)
-            prepare_crowds(preset_chain, analysis, lead_in_s=0.0, sample_rate=rate)
+            preset_chain = build_chain(loaded_preset, seed=seed + index)
+            prepare_crowds(preset_chain, analysis, lead_in_s=0.0)
             rendered["model+preset"] = render_row(preset_chain, rendered["model"], rate)
 
         metrics = {

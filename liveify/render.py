@@ -189,51 +189,35 @@ def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Pat
     return None, "no bundled model installed; rendering the DSP chain only"
 
 
-def build_chain(preset, model_path: Path | None, *, seed: int, model_threads: int | None = None):
-    """The live chain of `preset`, with the learned model stage first when a model is given.
+def build_chain(preset, *, seed: int):
+    """The preset's live chain (PA, crowd, venue, external plugins) as one `Chain`.
 
-    `model_threads` caps ONNX Runtime's threads (default: every core). In one Chain the stages
-    after the model hear the track one context window late; `prepare_crowds` accounts for that,
-    and the renderer instead runs the model separately through `stream_aligned`.
+    The model stage is not part of it: the renderer runs the model on the song alone through
+    `stream_aligned`, so these stages hear the track on its own timeline.
     """
     from liveify.plugins.chain import Chain
 
-    stages = []
-    if model_path is not None:
-        from liveify.plugins.model_stage import LiveModel
-
-        stages.append(LiveModel(model_path, intra_op_threads=model_threads))
-    stages.extend(preset.build_stages(seed=seed))
-    return Chain(stages)
+    return Chain(preset.build_stages(seed=seed))
 
 
-def prepare_crowds(chain, analysis, *, lead_in_s: float, sample_rate: float) -> None:
+def prepare_crowds(chain, analysis, *, lead_in_s: float) -> None:
     """Give every Crowd stage the whole track's beats and level before chunked rendering.
 
     `analysis` is a `liveify.plugins.crowd.TrackAnalysis` fed the whole track. The crowd claps
     along and stays under the music from these; measured per chunk they would differ from chunk
     to chunk. Beat times count from the start of the stream, so they include the lead-in
-    silence, and a crowd hears the music delayed by the stages before it (the model's context
-    window), so its lead-in swell, cues and beats are told to start that much later.
+    silence.
     """
-    from liveify.plugins.base import Stage
-    from liveify.plugins.chain import Chain
     from liveify.plugins.crowd import Crowd
 
-    crowds, latency_before = [], 0
-    for stage in chain:
-        if isinstance(stage, Crowd):
-            crowds.append((stage, latency_before))
-        if isinstance(stage, (Stage, Chain)):
-            latency_before += stage.latency_samples_at(sample_rate)
+    crowds = [stage for stage in chain if isinstance(stage, Crowd)]
     if not crowds:
         return
     beat_times_s = analysis.beat_times_s() + lead_in_s
     music_level_db = analysis.music_level_db()
-    for crowd, latency_samples in crowds:
+    for crowd in crowds:
         crowd.beat_times_s = beat_times_s
         crowd.music_level_db = music_level_db
-        crowd.stream_delay_s = latency_samples / sample_rate
 
 
 def analyse_track(track: Path):
@@ -305,9 +289,9 @@ def render_track(
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
-    chain = build_chain(preset, None, seed=settings.seed + index)
+    chain = build_chain(preset, seed=settings.seed + index)
     if any(isinstance(stage, Crowd) for stage in chain):
-        prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s, sample_rate=rate)
+        prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s)
 
     lead_in = round(preset.lead_in_s * rate)
     # Reverb beyond the preset's tail is cut: the next song's lead-in starts there.

@@ -496,7 +496,6 @@ class Crowd(Stage):
         self.spread = spread
         self.swell_s = swell_s
         self.seed = seed
-        self._stream_delay_s = 0.0
         self.beat_times_s = beat_times_s
         self.cue_file = cues
         self.cues, self._midi_beats_s = read_cues(cues) if cues is not None else ([], None)
@@ -531,20 +530,6 @@ class Crowd(Stage):
                 raise ParameterError("Crowd.beat_times_s must be finite, non-negative seconds")
             value = np.sort(value)
         self._beat_times_s = value
-        self._beat_positions = None
-
-    @property
-    def stream_delay_s(self) -> float:
-        """Seconds by which the track reaches this crowd late (a latent stage before it, e.g.
-        the model's context window). The lead-in swell, cues and beats all start that much later
-        in the stream, so they land on the track once the delay is compensated downstream."""
-        return self._stream_delay_s
-
-    @stream_delay_s.setter
-    def stream_delay_s(self, value: float) -> None:
-        if not (math.isfinite(value) and value >= 0):
-            raise ParameterError(f"Crowd.stream_delay_s must be >= 0 seconds; got {value}")
-        self._stream_delay_s = float(value)
         self._beat_positions = None
 
     def __repr__(self) -> str:
@@ -647,7 +632,6 @@ class Crowd(Stage):
                 ),
                 np.zeros(0),
             )
-            beats_s = beats_s + self._stream_delay_s
             starts = np.round((beats_s - _GROUP_CLAP_OFFSET_S) * sample_rate).astype(np.int64)
             self._beat_positions = starts[starts >= 0]
         return self._beat_positions
@@ -716,23 +700,17 @@ class Crowd(Stage):
         """Turn music-follower values into applause/cheer/clap drives and the crowd's power."""
         frames = first_frame + np.arange(control["fast"].size)
         times_s = frames * hop_s
-        track_times_s = times_s - self._stream_delay_s  # negative while the track is delayed
         present = control["present"]
         after_stop = control["activity"] * (1.0 - present)
         if self.swell_s > 0:
-            since_start_s = np.maximum(track_times_s, 0.0)
-            swell = (
-                (1.0 - np.exp(-since_start_s / 0.5))
-                * np.clip(1.0 - since_start_s / self.swell_s, 0.0, 1.0)
-                * (track_times_s >= 0)
-            )
+            swell = (1.0 - np.exp(-times_s / 0.5)) * np.clip(1.0 - times_s / self.swell_s, 0.0, 1.0)
         else:
             swell = np.zeros_like(times_s)
         cue = {kind: np.zeros_like(times_s) for kind in ("applause", "cheer", "clap_along")}
         for event in self.cues:
             if event.kind in cue:
-                ramp = np.clip((track_times_s - event.start_s) / 0.1, 0.0, 1.0)
-                fade = np.clip(1.0 - (track_times_s - event.end_s) / 1.0, 0.0, 1.0)
+                ramp = np.clip((times_s - event.start_s) / 0.1, 0.0, 1.0)
+                fade = np.clip(1.0 - (times_s - event.end_s) / 1.0, 0.0, 1.0)
                 cue[event.kind] = np.maximum(cue[event.kind], event.intensity * ramp * fade)
 
         applause = self.intensity * np.clip(after_stop + swell + cue["applause"], 0.0, 1.0)
