@@ -467,7 +467,7 @@ def evaluate(
     from liveify.audio import read_audio, to_stereo
     from liveify.data.align import align_recordings
     from liveify.data.dataset import DEFAULT_MAX_ALIGN_COST
-    from liveify.data.pairing import pair_recordings
+    from liveify.data.pairing import pair_or_fail
     from liveify.plugins.crowd import TrackAnalysis
     from liveify.presets import load_preset
     from liveify.render import build_chain, prepare_crowds, resolve_model
@@ -490,14 +490,7 @@ def evaluate(
     trained = training_songs(model, Path(checkpoint_path) if checkpoint_path else None)
     rows = list(ROWS if live_model is not None else ROWS[:2])
 
-    pairing = pair_recordings(studio_dir, live_dir)
-    for line in pairing.report_lines():
-        log(line)
-    if not pairing.pairs:
-        raise DataError(
-            f"no studio/live pairs between {studio_dir} and {live_dir}; files are paired by song "
-            "name (track numbers and '(Live)' ignored)"
-        )
+    pairing = pair_or_fail(studio_dir, live_dir, log)
     output_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = output_dir / "figures"
     songs, rejected, figure_paths = [], [], []

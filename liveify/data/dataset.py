@@ -17,7 +17,7 @@ import numpy as np
 from liveify.data.align import AlignConfig, align_recordings
 from liveify.data.augment import AugmentConfig, augment
 from liveify.data.cache import PairCache
-from liveify.data.pairing import pair_recordings
+from liveify.data.pairing import pair_or_fail
 from liveify.errors import AudioFileError, DataError, ParameterError
 from liveify.mel import SILENT_LEVEL, MelConfig
 from liveify.windows import split_windows, window_starts
@@ -151,14 +151,7 @@ def prepare_pairs(
         raise ParameterError(f"min_lyric_similarity must be in [0, 1]; got {min_lyric_similarity}")
     log = log or (lambda message: None)
 
-    pairing = pair_recordings(studio_dir, live_dir)
-    for line in pairing.report_lines():
-        log(line)
-    if not pairing.pairs:
-        raise DataError(
-            f"no studio/live pairs: none of the {len(pairing.unmatched_studio)} files in {studio_dir} "
-            f"matches a name among the {len(pairing.unmatched_live)} files in {live_dir}"
-        )
+    pairing = pair_or_fail(studio_dir, live_dir, log)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     cache = PairCache(root / "pairs") if use_cache else None
     transcriber = None

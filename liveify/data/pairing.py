@@ -148,3 +148,17 @@ def _pairs_by_title_number(studio: dict[str, Path], live: dict[str, Path]) -> li
                 studio_path, live_path = (own, partner) if keep_on_studio_side else (partner, own)
                 pairs.append(Pair(studio_path, live_path, alternative))
     return pairs
+
+
+def pair_or_fail(studio_dir: str | Path, live_dir: str | Path, log=None) -> PairingResult:
+    """`pair_recordings`, logging each unmatched file, and a DataError when nothing pairs."""
+    pairing = pair_recordings(studio_dir, live_dir)
+    for line in pairing.report_lines():
+        (log or (lambda message: None))(line)
+    if not pairing.pairs:
+        raise DataError(
+            f"no studio/live pairs: none of the {len(pairing.unmatched_studio)} files in "
+            f"{studio_dir} matches a name among the {len(pairing.unmatched_live)} files in "
+            f"{live_dir} (files pair by song name; track numbers and '(Live)' are ignored)"
+        )
+    return pairing
