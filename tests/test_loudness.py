@@ -1,6 +1,7 @@
 import numpy as np
 import pyloudnorm
 import pytest
+from scipy import signal
 
 from liveify.loudness import LoudnessMeter, integrated_lufs
 from tests.conftest import tone_mix
@@ -38,3 +39,27 @@ def test_true_peak_sees_intersample_peaks():
 def test_silence_has_no_loudness():
     assert integrated_lufs(np.zeros(100)) == float("-inf")
     assert integrated_lufs(np.ones(2)) == float("-inf")
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096, 100003])
+def test_true_peak_equals_the_4x_resampled_peak_for_any_blocking(block):
+    # The streamed, row-batched interpolation must see every inter-sample value, including those
+    # of the last samples next to the silence after the signal.
+    rng = np.random.default_rng(3)
+    for length in [*range(1, 41), 44117 if block > 1 else 500]:  # every length modulo 16
+        audio = (0.3 * rng.standard_normal((2, length))).astype(np.float32)
+        audio[:, -2:] = 0.9  # the loudest inter-sample value lies between the last two samples
+        padded = np.pad(audio.astype(np.float64), ((0, 0), (30, 30)))
+        expected = np.abs(signal.resample_poly(padded, 4, 1, axis=1)).max()
+        measured = 10 ** (measure(audio, 44100, block=block).true_peak_db() / 20)
+        assert measured == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("sample_rate", [48000, 192000])
+def test_loudness_of_deep_bass_matches_pyloudnorm(sample_rate):
+    # Low notes near the K-weighting high-pass are where a filter's precision shows.
+    t = np.arange(6 * sample_rate) / sample_rate
+    bass = 0.9 * np.sin(2 * np.pi * 30 * t) * np.sin(2 * np.pi * 0.5 * t)
+    audio = np.stack([bass, 0.5 * bass]).astype(np.float32)
+    expected = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64))
+    assert measure(audio, sample_rate).integrated_lufs() == pytest.approx(expected, abs=0.005)
