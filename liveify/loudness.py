@@ -73,6 +73,40 @@ def _k_weighting_sos(sample_rate: float) -> np.ndarray:
     return np.stack(sections)
 
 
+class StepEnergies:
+    """Energy (sum of squares over channels and samples) of each whole step of a streamed signal.
+
+    Blocks of any size go in; each call returns the energies of the steps it completed, and the
+    step in progress is carried to the next call.
+
+    >>> steps = StepEnergies(4410)
+    >>> energies = steps.add(block)                  # (channels, samples) float32
+    """
+
+    def __init__(self, step_samples: int):
+        self.step_samples = step_samples
+        self._partial_energy = 0.0
+        self._partial_samples = 0
+
+    def add(self, block: np.ndarray) -> np.ndarray:
+        step = self.step_samples
+        head = min(step - self._partial_samples, block.shape[1])
+        self._partial_energy += float(np.vdot(block[:, :head], block[:, :head]))
+        if self._partial_samples + head < step:
+            self._partial_samples += head
+            return np.zeros(0)
+        whole_steps = (block.shape[1] - head) // step
+        body_end = head + whole_steps * step
+        body = block[:, head:body_end].reshape(block.shape[0], whole_steps, step)
+        energies = np.concatenate(
+            [[self._partial_energy], np.einsum("csk,csk->s", body, body, dtype=np.float64)]
+        )
+        rest = block[:, body_end:]
+        self._partial_energy = float(np.vdot(rest, rest))
+        self._partial_samples = rest.shape[1]
+        return energies
+
+
 class LoudnessMeter:
     """Integrated loudness and true peak of a signal fed block by block.
 
@@ -90,10 +124,8 @@ class LoudnessMeter:
         self._dtype = np.float32 if sample_rate <= 48000 else np.float64
         self._sos = _k_weighting_sos(sample_rate).astype(self._dtype)
         self._filter_state = np.zeros((self._sos.shape[0], channels, 2), self._dtype)
-        self._step_samples = round(STEP_S * sample_rate)
-        # The step in progress: its K-weighted energy so far (summed over channels) and length.
-        self._partial_energy = 0.0
-        self._partial_samples = 0
+        # BS.1770 channel weights are 1.0 for left, right and centre: energies sum channels.
+        self._steps = StepEnergies(round(STEP_S * sample_rate))
         self._step_mean_squares: list[np.ndarray] = []
         self._true_peak = 0.0
         # Samples whose interpolated values are still to be computed, led by the neighbourhood
@@ -104,32 +136,13 @@ class LoudnessMeter:
         """Measure the next block, shaped (channels, samples)."""
         block = np.asarray(block, dtype=np.float32)
         weighted, self._filter_state = sosfilt(self._sos, block, axis=1, zi=self._filter_state)
-        self._add_step_energies(weighted)
+        energies = self._steps.add(weighted)
+        if energies.size:
+            self._step_mean_squares.append(energies / self._steps.step_samples)
         self._true_peak = max(
             self._true_peak, _PHASE_0_GAIN * float(np.abs(block).max(initial=0.0))
         )
         self._track_true_peak(block, final=False)
-
-    def _add_step_energies(self, weighted: np.ndarray) -> None:
-        step = self._step_samples
-        # Complete the step in progress, then whole steps; the rest starts the next step.
-        head = min(step - self._partial_samples, weighted.shape[1])
-        completes = self._partial_samples + head == step
-        whole_steps = (weighted.shape[1] - head) // step if completes else 0
-        body_end = head + whole_steps * step
-        self._partial_energy += float(np.vdot(weighted[:, :head], weighted[:, :head]))
-        energies = [np.array([self._partial_energy])] if completes else []
-        if whole_steps:
-            body = weighted[:, head:body_end].reshape(self.channels, whole_steps, step)
-            # BS.1770 channel weights are 1.0 for left, right and centre: sum over channels.
-            energies.append(np.einsum("csk,csk->s", body, body, dtype=np.float64))
-        if completes:
-            self._step_mean_squares.append(np.concatenate(energies) / step)
-            rest = weighted[:, body_end:]
-            self._partial_energy = float(np.vdot(rest, rest))
-            self._partial_samples = rest.shape[1]
-        else:
-            self._partial_samples += head
 
     def finish(self) -> None:
         """Account for the last samples' true peak (call once after the last `add`)."""

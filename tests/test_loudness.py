@@ -1,9 +1,11 @@
+import itertools
+
 import numpy as np
 import pyloudnorm
 import pytest
 from scipy import signal
 
-from liveify.loudness import LoudnessMeter, integrated_lufs
+from liveify.loudness import LoudnessMeter, StepEnergies, integrated_lufs
 from tests.conftest import tone_mix
 
 
@@ -63,3 +65,12 @@ def test_loudness_of_deep_bass_matches_pyloudnorm(sample_rate):
     audio = np.stack([bass, 0.5 * bass]).astype(np.float32)
     expected = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64))
     assert measure(audio, sample_rate).integrated_lufs() == pytest.approx(expected, abs=0.005)
+
+
+def test_step_energies_of_a_stream_equal_those_of_the_whole_signal():
+    audio = np.random.default_rng(4).standard_normal((2, 10_000)).astype(np.float32)
+    expected = np.square(audio[:, :9_900].astype(np.float64)).reshape(2, 99, 100).sum(axis=(0, 2))
+    steps = StepEnergies(100)
+    cuts = [0, 1, 50, 99, 100, 2_345, 2_346, 10_000]
+    streamed = np.concatenate([steps.add(audio[:, a:b]) for a, b in itertools.pairwise(cuts)])
+    np.testing.assert_allclose(streamed, expected, rtol=1e-5)

@@ -13,6 +13,7 @@ from os import PathLike
 import numpy as np
 
 from liveify.errors import ParameterError
+from liveify.loudness import StepEnergies
 from liveify.plugins.base import (
     RangeParameter,
     Stage,
@@ -144,14 +145,17 @@ class TrackAnalysis:
         # A centred STFT pads n_fft/2 zeros before the signal; the first block starts with them.
         self._pending = np.zeros(self.n_fft // 2, np.float32)
         self._mel_frames: list[np.ndarray] = []
-        self._level_pending = np.zeros(0, np.float64)
+        self._level_steps = StepEnergies(self.LEVEL_BLOCK)
         self._level_powers: list[np.ndarray] = []
         self._samples = 0
         self._any_sound = False
 
     def add(self, audio: np.ndarray) -> None:
         """Analyse the next block, (channels, samples) or mono, at `sample_rate`."""
-        mono = np.concatenate([self._undecimated, np.mean(as_channels_first(audio), axis=0)])
+        audio = as_channels_first(audio)
+        channels = audio.shape[0]
+        mix = audio.sum(axis=0) * np.float32(1.0 / channels)
+        mono = np.concatenate([self._undecimated, mix])
         usable = mono.size // 2**self.halvings * 2**self.halvings
         mono, self._undecimated = mono[:usable], mono[usable:]
         for _ in range(self.halvings):
@@ -159,11 +163,8 @@ class TrackAnalysis:
         self._samples += mono.size
         self._any_sound = self._any_sound or bool(np.any(mono))
         self._add_frames(mono)
-        channel_power = np.mean(np.square(as_channels_first(audio), dtype=np.float64), axis=0)
-        level = np.concatenate([self._level_pending, channel_power])
-        whole = level.size // self.LEVEL_BLOCK * self.LEVEL_BLOCK
-        self._level_powers.append(level[:whole].reshape(-1, self.LEVEL_BLOCK).mean(axis=1))
-        self._level_pending = level[whole:]
+        energies = self._level_steps.add(audio)
+        self._level_powers.append(energies / (channels * self.LEVEL_BLOCK))
 
     def _add_frames(self, mono: np.ndarray) -> None:
         import librosa
@@ -576,7 +577,7 @@ class Crowd(Stage):
         self._position = 0
         self._sample_rate: float | None = None
         self._pending: np.ndarray | None = None
-        self._partial_energy = 0.0
+        self._hop_energies: StepEnergies | None = None
         self._state = dict.fromkeys(
             ("fast", "slow", "played", "activity", "peak", "ref_num", "ref_den"), 0.0
         )
@@ -641,24 +642,11 @@ class Crowd(Stage):
         """Reaction values for frames a//hop .. b//hop (frame k uses the music before k*hop)."""
         hop = bank.hop
         hop_s = hop / sample_rate
-        stop = start + audio.shape[1]
         first_block = start // hop
-        completed = stop // hop - first_block  # blocks that end inside this chunk
-        energy = np.square(audio).sum(axis=0)
-        if completed:
-            # The first completed block began in earlier chunks (their share is carried); then
-            # whole blocks; the remainder is carried to the next chunk.
-            head = (first_block + 1) * hop - start
-            body_end = head + (completed - 1) * hop
-            sums = np.empty(completed)
-            sums[0] = self._partial_energy + float(energy[:head].sum(dtype=np.float64))
-            sums[1:] = energy[head:body_end].reshape(-1, hop).sum(axis=1, dtype=np.float64)
-            self._partial_energy = float(energy[body_end:].sum(dtype=np.float64))
-        else:
-            sums = np.zeros(0)
-            self._partial_energy += float(energy.sum(dtype=np.float64))
-        sums /= audio.shape[0]
-        power = sums / hop
+        if self._hop_energies is None:
+            self._hop_energies = StepEnergies(hop)
+        # Mean power of each hop that ends in this chunk (its start may lie in an earlier one).
+        power = self._hop_energies.add(audio) / (audio.shape[0] * hop)
 
         s = self._state
         fast = _one_pole(power, _alpha(0.1, hop_s), s["fast"])
