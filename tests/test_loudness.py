@@ -69,7 +69,7 @@ def test_loudness_of_deep_bass_matches_pyloudnorm(sample_rate):
 
 def test_step_energies_of_a_stream_equal_those_of_the_whole_signal():
     audio = np.random.default_rng(4).standard_normal((2, 10_000)).astype(np.float32)
-    expected = np.square(audio[:, :9_900].astype(np.float64)).reshape(2, 99, 100).sum(axis=(0, 2))
+    expected = np.square(audio.astype(np.float64)).reshape(2, 100, 100).sum(axis=(0, 2))
     steps = StepEnergies(100)
     cuts = [0, 1, 50, 99, 100, 2_345, 2_346, 10_000]
     streamed = np.concatenate([steps.add(audio[:, a:b]) for a, b in itertools.pairwise(cuts)])
