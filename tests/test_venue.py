@@ -70,6 +70,13 @@ def test_stage_output_is_decorrelated_for_identical_left_and_right():
     np.testing.assert_allclose(narrowed[0], narrowed[1], atol=1e-6)
 
 
+def test_a_sound_on_one_side_reverberates_on_both():
+    left_only = np.concatenate([noise(1.0, channels=1), np.zeros((1, SR), np.float32)])
+    out = VenueReverb(rt60_s=1.0, mix=0.5)(left_only, SR)
+    rms = np.sqrt(np.mean(out**2, axis=1))
+    assert 0.2 * rms[0] < rms[1] < 0.6 * rms[0]  # the right channel is the left's reverb only
+
+
 def test_tail_continues_after_the_input_stops():
     reverb = VenueReverb(rt60_s=1.5, predelay_ms=10, mix=0.5)
     burst = np.zeros((2, 3 * SR), dtype=np.float32)

@@ -196,13 +196,14 @@ def _lowpass_one_pole(signal: np.ndarray, *, cutoff_hz: float, sr: float) -> np.
 
 
 class _StreamingConvolver:
-    """Overlap-add FFT convolution with one impulse response per channel and a carried tail.
+    """Overlap-add FFT convolution of one signal with several impulse responses, tail carried.
 
     Each call is cut into as few equal blocks as keep the FFT under ~8x the impulse response, each
     convolved with one 5-smooth-size FFT (per output sample, FFT cost flattens out from ~4x the
-    impulse response on, so a 10 s chunk is one FFT). The part of the output that runs past the
-    call is kept and added to the next call, so chunked processing equals one whole call.
-    Impulse-response spectra are cached per FFT size (a renderer's chunks share one size).
+    impulse response on, so a 10 s chunk is one FFT): one forward transform of the signal, one
+    inverse per response. The part of the output that runs past the call is kept and added to the
+    next call, so chunked processing equals one whole call. Impulse-response spectra are cached
+    per FFT size (a renderer's chunks share one size).
     """
 
     def __init__(self, impulse_responses: np.ndarray):
@@ -224,27 +225,25 @@ class _StreamingConvolver:
             self._spectra[fft_size] = scipy.fft.rfft(self.impulse_responses, fft_size, axis=1)
         return self._spectra[fft_size]
 
-    def process(self, audio: np.ndarray) -> np.ndarray:
+    def process(self, signal: np.ndarray) -> np.ndarray:
+        """The next `signal` samples (1-D) convolved with each response: `(responses, samples)`."""
         import scipy.fft
 
-        channels, length = audio.shape
+        length = signal.shape[0]
         overlap = self.ir_length - 1
-        rows = np.arange(channels) % self.impulse_responses.shape[0]
-        if self._tail is None or self._tail.shape[0] != channels:
-            self._tail = np.zeros((channels, overlap), dtype=np.float32)
-        out = np.zeros((channels, length + overlap), dtype=np.float32)
+        if self._tail is None:
+            self._tail = np.zeros((self.impulse_responses.shape[0], overlap), dtype=np.float32)
+        out = np.zeros((self.impulse_responses.shape[0], length + overlap), dtype=np.float32)
         out[:, :overlap] = self._tail
         if length:
             blocks = -(-length // self.max_block)
             block_size = -(-length // blocks)
             fft_size = scipy.fft.next_fast_len(block_size + overlap, real=True)
-            spectrum_ir = self._spectrum(fft_size)[rows]
+            spectrum_ir = self._spectrum(fft_size)
             for start in range(0, length, block_size):
-                block = audio[:, start : start + block_size]
-                n = block.shape[1]
-                wet = scipy.fft.irfft(
-                    scipy.fft.rfft(block, fft_size, axis=1) * spectrum_ir, fft_size
-                )
+                block = signal[start : start + block_size]
+                n = block.shape[0]
+                wet = scipy.fft.irfft(scipy.fft.rfft(block, fft_size) * spectrum_ir, fft_size)
                 out[:, start : start + n + overlap] += wet[:, : n + overlap]
         self._tail = out[:, length:].copy()
         return out[:, :length]
@@ -261,9 +260,11 @@ class VenueReverb(Stage):
     """Venue reverb: convolution with a procedural stereo impulse response of a room.
 
     The impulse response (see `venue_impulse_response`) has image-source early reflections, a
-    frequency-dependent decay and decorrelated left/right tails. Each channel is convolved with its
-    own response; `width` narrows the reverb towards mono, `mix` blends it with the dry signal.
-    The stage keeps the channel count it is given (upmix mono to stereo first for a wide reverb).
+    frequency-dependent decay and decorrelated left/right tails. The mono mix of the input is
+    convolved with the left and right responses (mono-in, stereo-out, like a hall: a sound panned
+    left still reverberates on both sides); `width` narrows the reverb towards mono, `mix` blends
+    it with the dry signal. The stage keeps the channel count it is given (a mono input gets the
+    left response only: upmix to stereo first for a wide reverb).
 
     >>> reverb = VenueReverb(rt60_s=2.8, room_size_m=180, predelay_ms=40, mix=0.35)
     >>> live = reverb(audio, 44100)                    # audio: float32 (channels, samples)
@@ -387,12 +388,19 @@ class VenueReverb(Stage):
         self._sample_rate = sample_rate
         if self.mix == 0.0:
             return audio.copy()
-        wet = self._convolver(sample_rate).process(audio)
-        if audio.shape[0] == 2 and self.width < 1.0:
+        # The room hears the band as one source: the mono mix excites both decorrelated responses
+        # (one FFT instead of one per channel), as in a hall where every seat hears every speaker.
+        channels = audio.shape[0]
+        mono_sum = audio[0] if channels == 1 else audio.sum(axis=0)
+        wet = self._convolver(sample_rate).process(mono_sum)
+        if channels != wet.shape[0]:  # mono gets the left response; more channels alternate
+            wet = wet[np.arange(channels) % wet.shape[0]]
+        if channels == 2 and self.width < 1.0:
             # Mid/side narrowing; the gain keeps the wet level as decorrelated L/R lose power.
             mid = 0.5 * (wet[0] + wet[1])
             side = (0.5 * self.width) * (wet[0] - wet[1])
             gain = math.sqrt(2.0 / (1.0 + self.width**2))
             wet = np.stack([mid + side, mid - side]) * np.float32(gain)
-        out = np.float32(1.0 - self.mix) * audio + np.float32(self.mix) * wet
-        return out.astype(np.float32, copy=False)
+        out = np.multiply(wet, np.float32(self.mix / channels))  # the sum's mean, and the mix
+        out += np.float32(1.0 - self.mix) * audio
+        return out
