@@ -76,13 +76,17 @@ class TrackResult:
     lufs: float | None = None
     true_peak_db: float | None = None
     intermediate: Path | None = field(default=None, repr=False)
+    intermediate_blocks: list[int] | None = field(default=None, repr=False)  # frames per block
     sample_rate: float | None = field(default=None, repr=False)
     step_mean_squares: np.ndarray | None = field(default=None, repr=False)
     raw_true_peak_db: float | None = field(default=None, repr=False)
 
     def to_report(self) -> dict:
         row = asdict(self)
-        for private in ("intermediate", "sample_rate", "step_mean_squares", "raw_true_peak_db"):
+        for private in (
+            "intermediate", "intermediate_blocks", "sample_rate", "step_mean_squares",
+            "raw_true_peak_db",
+        ):  # fmt: skip
             row.pop(private)
         return row
 
@@ -319,21 +323,23 @@ def render_track(
         yield from _silence(2, tail)
 
     meter = LoudnessMeter(rate, 2)
-    # Raw interleaved float32: the intermediate lives only in the private work folder, so a plain
-    # memory dump is enough, and it skips the sample-format conversion of an audio codec.
+    # Raw float32 blocks as the chain made them, channel after channel: the intermediate lives
+    # only in the private work folder, so a plain memory dump is enough. Pass 2 interleaves the
+    # channels while it applies the gain, in the same pass.
     intermediate = work_dir / f"{index:04d}.f32"
-    written = 0
+    blocks: list[int] = []
     with open(intermediate, "wb") as writer:
         for output in stream_aligned(chain, stream(), rate):
-            output = output[:, : max(0, expected_frames - written)]
+            output = output[:, : max(0, expected_frames - sum(blocks))]
             if not np.isfinite(output).all():
                 raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
             if output.shape[1]:
                 meter.add(output)
-                np.ascontiguousarray(output.T).tofile(writer)
-                written += output.shape[1]
+                np.ascontiguousarray(output).tofile(writer)
+                blocks.append(output.shape[1])
     meter.finish()
     result.intermediate = intermediate
+    result.intermediate_blocks = blocks
     result.sample_rate = rate
     result.duration_s = info.duration_s
     result.step_mean_squares = meter.step_mean_squares()
@@ -376,11 +382,11 @@ def write_output(result: TrackResult, gain_db: float, settings: RenderSettings) 
             result.output, result.sample_rate, 2, subtype=subtype_for(settings.bit_depth)
         ) as writer,
     ):
-        while True:
-            frames = np.fromfile(intermediate, dtype=np.float32, count=2 * BLOCK_FRAMES)
-            if frames.size == 0:
-                break
-            writer.write(frames.reshape(-1, 2) * gain)
+        interleaved = np.empty((max(result.intermediate_blocks, default=0), 2), np.float32)
+        for frames in result.intermediate_blocks:
+            planar = np.fromfile(intermediate, dtype=np.float32, count=2 * frames)
+            np.multiply(planar.reshape(2, frames).T, gain, out=interleaved[:frames])
+            writer.write(interleaved[:frames])
     track_lufs = integrated_lufs(result.step_mean_squares)
     result.lufs = round(track_lufs + gain_db, 2) if np.isfinite(track_lufs) else None
     result.true_peak_db = round(result.raw_true_peak_db + gain_db, 2)
