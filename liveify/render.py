@@ -25,10 +25,10 @@ import numpy as np
 from liveify.audio import (
     OUTPUT_FORMATS,
     atomic_audio_writer,
+    check_output_format,
     is_audio_file,
     probe,
     read_blocks,
-    subtype_for,
     to_stereo,
 )
 from liveify.errors import AudioFileError, LiveifyError, ParameterError
@@ -144,6 +144,7 @@ def default_output_dir(inputs: Sequence[Path]) -> Path:
 
 def plan_outputs(tracks: Sequence[Path], settings: RenderSettings) -> list[TrackResult]:
     """Pair every track with its output path; refuse to write over or beside the inputs."""
+    check_output_format(f"track.{settings.output_format}", settings.bit_depth)
     output_dir = settings.output_dir.resolve()
     input_folders = {track.resolve().parent for track in tracks}
     if output_dir in input_folders:
@@ -161,14 +162,15 @@ def plan_outputs(tracks: Sequence[Path], settings: RenderSettings) -> list[Track
         status = "skipped" if output.exists() and not settings.force else "pending"
         results.append(TrackResult(input=str(track), output=str(output), status=status))
     if settings.concert_path is not None:
-        _check_concert_path(Path(settings.concert_path), tracks, seen)
+        _check_concert_path(Path(settings.concert_path), settings.bit_depth, tracks, seen)
     return results
 
 
-def _check_concert_path(concert: Path, tracks: Sequence[Path], outputs) -> None:
+def _check_concert_path(concert: Path, bit_depth: str, tracks: Sequence[Path], outputs) -> None:
     """Refuse a concert file that could not be written or would overwrite a track, up front."""
     if concert.suffix.lower().lstrip(".") not in OUTPUT_FORMATS:
         raise ParameterError(f"--concert {concert}: the file must end in .wav or .flac")
+    check_output_format(concert, bit_depth)
     taken = {track.resolve() for track in tracks} | set(outputs)
     if concert.resolve() in taken:
         raise ParameterError(
@@ -324,8 +326,8 @@ def render_track(
 
     meter = LoudnessMeter(rate, 2)
     # Raw float32 blocks as the chain made them, channel after channel: the intermediate lives
-    # only in the private work folder, so a plain memory dump is enough. Pass 2 interleaves the
-    # channels while it applies the gain, in the same pass.
+    # only in the private work folder, so a plain memory dump is enough, and pass 2 hands the same
+    # (channels, frames) blocks to the writer.
     intermediate = work_dir / f"{index:04d}.f32"
     blocks: list[int] = []
     with open(intermediate, "wb") as writer:
@@ -379,14 +381,13 @@ def write_output(result: TrackResult, gain_db: float, settings: RenderSettings) 
     with (
         open(result.intermediate, "rb") as intermediate,
         atomic_audio_writer(
-            result.output, result.sample_rate, 2, subtype=subtype_for(settings.bit_depth)
+            result.output, result.sample_rate, 2, bit_depth=settings.bit_depth
         ) as writer,
     ):
-        interleaved = np.empty((max(result.intermediate_blocks, default=0), 2), np.float32)
         for frames in result.intermediate_blocks:
-            planar = np.fromfile(intermediate, dtype=np.float32, count=2 * frames)
-            np.multiply(planar.reshape(2, frames).T, gain, out=interleaved[:frames])
-            writer.write(interleaved[:frames])
+            block = np.fromfile(intermediate, dtype=np.float32, count=2 * frames)
+            block *= gain
+            writer.write(block.reshape(2, frames))
     track_lufs = integrated_lufs(result.step_mean_squares)
     result.lufs = round(track_lufs + gain_db, 2) if np.isfinite(track_lufs) else None
     result.true_peak_db = round(result.raw_true_peak_db + gain_db, 2)
@@ -395,12 +396,10 @@ def write_output(result: TrackResult, gain_db: float, settings: RenderSettings) 
 def write_concert(outputs: Sequence[Path], concert_path: Path, settings: RenderSettings) -> None:
     """Join the rendered tracks (each with its crowd lead-in and tail) into one continuous set."""
     rate = float(settings.sample_rate or probe(outputs[0]).sample_rate)
-    with atomic_audio_writer(
-        concert_path, rate, 2, subtype=subtype_for(settings.bit_depth)
-    ) as writer:
+    with atomic_audio_writer(concert_path, rate, 2, bit_depth=settings.bit_depth) as writer:
         for output in outputs:
             for block in read_blocks(output, sample_rate=rate, block_frames=BLOCK_FRAMES):
-                writer.write(to_stereo(block).T)
+                writer.write(to_stereo(block))
 
 
 def _previous_gain(report_path: Path, settings: RenderSettings, model_path) -> dict | None:

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from liveify.audio import atomic_audio_writer, probe, read_audio, read_blocks, write_audio
-from liveify.errors import AudioFileError
+from liveify.errors import AudioFileError, ParameterError
 from tests.conftest import tone_mix
 
 
@@ -84,11 +84,31 @@ def test_truncated_wav_is_reported(write_track, kept_bytes):
 def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.wav"
     with pytest.raises(KeyboardInterrupt), atomic_audio_writer(target, 44100, 2) as writer:
-        writer.write(np.zeros((100, 2), np.float32))
+        writer.write(np.zeros((2, 100), np.float32))
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
-    write_audio(target, tone_mix(0.5, 44100), 44100, subtype="FLOAT")
+    write_audio(target, tone_mix(0.5, 44100), 44100, bit_depth="32f")
     np.testing.assert_allclose(sf.read(target)[0].T, tone_mix(0.5, 44100), atol=1e-7)
+
+
+@pytest.mark.parametrize("name, bit_depth", [("a.wav", "16"), ("b.wav", "24"), ("c.flac", "24")])
+def test_written_integer_files_are_within_one_step_of_the_signal(tmp_path, name, bit_depth):
+    audio = tone_mix(0.5, 44100)
+    write_audio(tmp_path / name, audio, 44100, bit_depth=bit_depth)
+    info = sf.info(tmp_path / name)
+    assert info.subtype == f"PCM_{bit_depth}" and info.frames == audio.shape[1]
+    step = 2.0 ** (1 - int(bit_depth))
+    np.testing.assert_allclose(sf.read(tmp_path / name)[0].T, audio, atol=step)
+
+
+@pytest.mark.parametrize(
+    "name, bit_depth, cause",
+    [("a.mp3", "24", "output format"), ("a.wav", "8", "bit depth"), ("a.flac", "32f", "flac")],
+)
+def test_unwritable_formats_are_refused_before_writing(tmp_path, name, bit_depth, cause):
+    with pytest.raises(ParameterError, match=cause):
+        write_audio(tmp_path / name, tone_mix(0.1, 44100), 44100, bit_depth=bit_depth)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):

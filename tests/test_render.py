@@ -152,6 +152,13 @@ def test_refuses_to_write_into_the_input_folder_and_dry_run_writes_nothing(album
     assert not (tmp_path / "plan").exists()
 
 
+def test_float_flac_is_refused_before_rendering(album, tmp_path):
+    result = render(album, "-o", tmp_path / "out", "--no-model", "--format", "flac",
+                    "--bit-depth", "32f")  # fmt: skip
+    assert result.exit_code == 2 and "flac holds 16- or 24-bit samples" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_preset_is_a_one_line_error(album):
     result = render(album, "--preset", "moon-base")
     assert result.exit_code == 2
