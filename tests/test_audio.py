@@ -27,6 +27,20 @@ def test_reads_common_formats(write_track, name, subtype):
     assert np.corrcoef(audio[0, :40000], reference[0, :40000])[0, 1] > 0.99
 
 
+@pytest.mark.parametrize(
+    "name, subtype",
+    [("a.wav", "PCM_16"), ("b.wav", "PCM_24"), ("c.wav", "DOUBLE"), ("d.flac", "PCM_24"),
+     ("e.aiff", "PCM_24"), ("f.wav", "PCM_U8"), ("g.wav", "IMA_ADPCM")],
+)  # fmt: skip
+def test_every_decoder_gives_libsndfiles_samples(write_track, name, subtype):
+    # PCM goes through pedalboard.io, the rest through libsndfile: the same frames either way.
+    path = write_track(name, seconds=0.7, subtype=subtype, channels=1)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].T
+    blocks = list(read_blocks(path, block_frames=4096))
+    assert all(block.shape[0] == 1 and block.flags.c_contiguous for block in blocks)
+    np.testing.assert_allclose(np.concatenate(blocks, axis=1), expected, rtol=1e-4, atol=1e-7)
+
+
 def test_reads_mp3(tmp_path):
     from pedalboard.io import AudioFile
 
