@@ -39,22 +39,29 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def pinned(command: list[str], cores: str | None) -> tuple[list[str], dict]:
+    """`command` and its environment, pinned with taskset to `cores` (e.g. "0") with as many math
+    threads. Pinning has to happen before the process starts: BLAS thread pools created at numpy
+    import keep the affinity they started with and spin on the other cores."""
+    env = dict(os.environ)
+    if cores is None:
+        return command, env
+    threads = str(len(cores.split(",")))
+    env.update(
+        OMP_NUM_THREADS=threads,
+        OPENBLAS_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        NUMBA_NUM_THREADS=threads,
+    )
+    return ["taskset", "-c", cores, *command], env
+
+
 def run_cli(args: list[str], *, cores: str | None = None) -> tuple[float, int]:
     """Run `liveify ARGS` in a fresh process; returns (wall seconds, peak RSS of it in MiB).
 
-    `cores` pins the process (taskset) and its math libraries to the given CPUs, e.g. "0".
+    `cores` pins the process and its math libraries to the given CPUs (see `pinned`).
     """
-    env = dict(os.environ)
-    command = [sys.executable, "-m", "liveify", *args]
-    if cores is not None:
-        threads = str(len(cores.split(",")))
-        env.update(
-            OMP_NUM_THREADS=threads,
-            OPENBLAS_NUM_THREADS=threads,
-            MKL_NUM_THREADS=threads,
-            NUMBA_NUM_THREADS=threads,
-        )
-        command = ["taskset", "-c", cores, *command]
+    command, env = pinned([sys.executable, "-m", "liveify", *args], cores)
     wrapper = (
         "import resource, subprocess, sys, time\n"
         "start = time.perf_counter()\n"

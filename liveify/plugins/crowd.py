@@ -875,16 +875,23 @@ class Crowd(Stage):
                 at_grid = _GRID_BELOW_CENTRES - _BUMP_TAPS + tap
                 grid[:, at_grid : at_grid + _N_CENTRES] += height * formants
         amplitude = np.sqrt(np.maximum(bank.to_bins(grid.astype(np.float32)), 0.0))
+        # One amplitude per (real, imaginary) float of the noise spectra: scaling them as floats
+        # is ~3x faster than a complex-by-real product, which casts the amplitudes to complex.
+        amplitude_pairs = np.repeat(amplitude, 2, axis=1)
 
         # Work one noise segment (<= 64 frames) at a time: arrays stay in cache.
         per_segment = _FRAMES_PER_SEGMENT
+        bins = amplitude.shape[1]
+        scaled = np.empty((per_segment, 2, 2 * bins), np.float32)
         first = 0
         while first < frames.size:
             row = int(frames[first] % per_segment)
             last = min(frames.size, first + per_segment - row)
             count = last - first
             segment = self._segment(1, int(frames[first] // per_segment), bank, self._sample_rate)
-            spectra = segment["noise"][row : row + count] * amplitude[first:last, None, :]
+            noise = segment["noise"][row : row + count].view(np.float32)
+            np.multiply(noise, amplitude_pairs[first:last, None, :], out=scaled[:count])
+            spectra = scaled[:count].view(np.complex64)
             signal = scipy.fft.irfft(spectra, bank.frame_length, axis=2, norm="ortho")
             signal *= bank.window
             # Overlap-add: frame k starts at k*hop, so halves of consecutive frames overlap.
