@@ -131,17 +131,24 @@ class LoudnessMeter:
         # before them; starts with the silence before the signal, which is interpolated too.
         self._peak_history = np.zeros((channels, _TAPS_PER_PHASE - 1), dtype=np.float32)
 
-    def add(self, block: np.ndarray) -> None:
-        """Measure the next block, shaped (channels, samples)."""
+    def add(self, block: np.ndarray) -> float:
+        """Measure the next block, shaped (channels, samples); returns its sample peak.
+
+        A block holding NaN or infinite samples is not measured, and its peak comes back NaN or
+        infinite: callers check the return value instead of making another pass over the block.
+        """
         block = np.asarray(block, dtype=np.float32)
+        # np.maximum keeps a NaN, where Python's max might drop it.
+        peak = float(np.maximum(block.max(initial=0.0), -block.min(initial=0.0)))
+        if not math.isfinite(peak):
+            return peak
         weighted, self._filter_state = sosfilt(self._sos, block, axis=1, zi=self._filter_state)
         energies = self._steps.add(weighted)
         if energies.size:
             self._step_mean_squares.append(energies / self._steps.step_samples)
-        self._true_peak = max(
-            self._true_peak, _PHASE_0_GAIN * float(np.abs(block).max(initial=0.0))
-        )
+        self._true_peak = max(self._true_peak, _PHASE_0_GAIN * peak)
         self._track_true_peak(block, final=False)
+        return peak
 
     def finish(self) -> None:
         """Account for the last samples' true peak (call once after the last `add`)."""
@@ -162,7 +169,8 @@ class LoudnessMeter:
             count = min(_TRUE_PEAK_ROWS, rows - first)
             begin = first * _TRUE_PEAK_STRIDE
             span = pending[:, begin : begin + (count - 1) * _TRUE_PEAK_STRIDE + width]
-            if _TRUE_PEAK_MAX_OVERSHOOT * float(np.abs(span).max()) < self._true_peak:
+            span_peak = max(float(span.max()), -float(span.min()))
+            if _TRUE_PEAK_MAX_OVERSHOOT * span_peak < self._true_peak:
                 continue
             for channel in span:
                 neighbourhoods = sliding_window_view(channel, width)[::_TRUE_PEAK_STRIDE]

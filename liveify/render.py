@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -333,10 +334,11 @@ def render_track(
     with open(intermediate, "wb") as writer:
         for output in stream_aligned(chain, stream(), rate):
             output = output[:, : max(0, expected_frames - sum(blocks))]
-            if not np.isfinite(output).all():
-                raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
             if output.shape[1]:
-                meter.add(output)
+                if not math.isfinite(meter.add(output)):
+                    raise AudioFileError(
+                        f"{track}: the effect chain produced NaN or infinite samples"
+                    )
                 np.ascontiguousarray(output).tofile(writer)
                 blocks.append(output.shape[1])
     meter.finish()

@@ -74,3 +74,16 @@ def test_step_energies_of_a_stream_equal_those_of_the_whole_signal():
     cuts = [0, 1, 50, 99, 100, 2_345, 2_346, 10_000]
     streamed = np.concatenate([steps.add(audio[:, a:b]) for a, b in itertools.pairwise(cuts)])
     np.testing.assert_allclose(streamed, expected, rtol=1e-5)
+
+
+def test_add_returns_the_sample_peak_and_flags_nan_and_inf():
+    meter = LoudnessMeter(44100, 2)
+    audio = tone_mix(1.0, 44100)
+    assert meter.add(audio) == pytest.approx(np.abs(audio).max())
+    for bad in (np.nan, np.inf, -np.inf):
+        block = audio.copy()
+        block[1, 1234] = bad
+        assert not np.isfinite(meter.add(block))
+    meter.finish()  # the bad blocks were left out: the measurement is the good block's alone
+    assert meter.integrated_lufs() == pytest.approx(measure(audio, 44100).integrated_lufs())
+    assert meter.true_peak_db() == pytest.approx(measure(audio, 44100).true_peak_db())

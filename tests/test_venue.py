@@ -109,6 +109,18 @@ def test_chunked_processing_equals_one_whole_call():
     np.testing.assert_array_equal(reverb(audio, SR), whole)
 
 
+def test_output_is_the_convolution_of_the_mono_mix_with_each_response():
+    # A short response makes calls longer than one FFT block, so the multi-block path runs too.
+    reverb = VenueReverb(rt60_s=0.1, room_size_m=5, predelay_ms=0, mix=1.0)
+    ir = reverb.impulse_response(SR).astype(np.float64)
+    audio = noise(3.0, seed=5)
+    mono_mix = audio.astype(np.float64).mean(axis=0)
+    expected = np.stack([signal.fftconvolve(mono_mix, ir[c])[: audio.shape[1]] for c in (0, 1)])
+    np.testing.assert_allclose(reverb(audio, SR), expected, atol=1e-5)
+    pieces = [reverb(audio[:, :5000], SR), reverb(audio[:, 5000:], SR, reset=False)]
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), expected, atol=1e-5)
+
+
 def test_zero_mix_is_identity_and_channel_count_is_kept():
     audio = noise(0.5, seed=4)
     np.testing.assert_array_equal(VenueReverb(mix=0.0)(audio, SR), audio)

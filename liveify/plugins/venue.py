@@ -231,21 +231,30 @@ class _StreamingConvolver:
 
         length = signal.shape[0]
         overlap = self.ir_length - 1
+        responses = self.impulse_responses.shape[0]
         if self._tail is None:
-            self._tail = np.zeros((self.impulse_responses.shape[0], overlap), dtype=np.float32)
-        out = np.zeros((self.impulse_responses.shape[0], length + overlap), dtype=np.float32)
-        out[:, :overlap] = self._tail
-        if length:
-            blocks = -(-length // self.max_block)
-            block_size = -(-length // blocks)
-            fft_size = scipy.fft.next_fast_len(block_size + overlap, real=True)
-            spectrum_ir = self._spectrum(fft_size)
+            self._tail = np.zeros((responses, overlap), dtype=np.float32)
+        if length == 0:
+            return np.zeros((responses, 0), dtype=np.float32)
+        blocks = -(-length // self.max_block)
+        block_size = -(-length // blocks)
+        fft_size = scipy.fft.next_fast_len(block_size + overlap, real=True)
+        spectrum_ir = self._spectrum(fft_size)
+
+        def convolved(block: np.ndarray) -> np.ndarray:
+            return scipy.fft.irfft(scipy.fft.rfft(block, fft_size) * spectrum_ir, fft_size)
+
+        if blocks == 1:  # the usual case: the FFT's output is the output, no accumulator
+            out = convolved(signal)
+        else:
+            out = np.zeros((responses, length + overlap), dtype=np.float32)
             for start in range(0, length, block_size):
-                block = signal[start : start + block_size]
-                n = block.shape[0]
-                wet = scipy.fft.irfft(scipy.fft.rfft(block, fft_size) * spectrum_ir, fft_size)
-                out[:, start : start + n + overlap] += wet[:, : n + overlap]
-        self._tail = out[:, length:].copy()
+                n = min(block_size, length - start)
+                out[:, start : start + n + overlap] += convolved(signal[start : start + n])[
+                    :, : n + overlap
+                ]
+        out[:, :overlap] += self._tail
+        self._tail = out[:, length : length + overlap].copy()
         return out[:, :length]
 
 
