@@ -53,6 +53,35 @@ def test_chunked_processing_equals_one_call():
     np.testing.assert_allclose(np.concatenate(chunks, axis=1), whole, atol=1e-4)
 
 
+def test_distortion_runs_as_numpy_tanh_with_pedalboards_values():
+    audio = 0.8 * tone_mix(2.0, 44100)
+    plugins = [pedalboard.HighpassFilter(40), pedalboard.Compressor(-20, 3),
+               pedalboard.Distortion(drive_db=6), pedalboard.Limiter(-1)]  # fmt: skip
+    expected = pedalboard.Pedalboard(plugins)(audio, 44100)
+    # The preset's PA is a nested board: the Distortion inside is found and vectorised too.
+    chain = Chain([pedalboard.Pedalboard(plugins), RunningSum()])
+    groups = chain._processing_groups()
+    assert [type(group).__name__ for group in groups] == [
+        "Pedalboard", "_VectorisedDistortion", "Pedalboard", "RunningSum"
+    ]  # fmt: skip
+    head = Chain([pedalboard.Pedalboard(plugins)])
+    np.testing.assert_allclose(head(audio, 44100), expected, atol=1e-6)
+    cuts = [0, 777, 30000, audio.shape[1]]
+    chunks = [head(audio[:, a:b], 44100, reset=(a == 0)) for a, b in itertools.pairwise(cuts)]
+    np.testing.assert_allclose(np.concatenate(chunks, axis=1), expected, atol=1e-6)
+
+
+def test_changes_inside_a_nested_board_are_heard():
+    audio = tone_mix(0.5, 44100)
+    board = pedalboard.Pedalboard([pedalboard.Gain(gain_db=-6.0)])
+    chain = Chain([board])
+    quieter = chain(audio, 44100)
+    board.append(pedalboard.Distortion(drive_db=10))
+    board[0].gain_db = 0.0
+    np.testing.assert_allclose(chain(audio, 44100), np.tanh(audio * 10**0.5), atol=1e-6)
+    np.testing.assert_allclose(quieter, audio * 10 ** (-6 / 20), atol=1e-6)
+
+
 def test_chain_is_list_like_and_nests():
     inner = Chain([pedalboard.Gain(gain_db=-6.0)])
     chain = Chain()

@@ -4,6 +4,12 @@ pedalboard.Pedalboard holds native plugins only (a Python subclass of Plugin can
 instantiated, and a subclass of a concrete plugin has its `process` ignored inside a board; see
 NOTES.md), so Chain runs each run of consecutive native plugins as one pedalboard.Pedalboard and
 calls Liveify stages between them.
+
+One native plugin is run differently: `pedalboard.Distortion` is tanh(gain * x), which JUCE
+evaluates one sample at a time with std::tanh (~11 ns a sample, a third of the PA's time);
+numpy's vectorised tanh gives the same values (to 1 ulp) about 30x faster, so Chain runs it that
+way. Nested boards (`pedalboard.Pedalboard` or `pedalboard.Chain` members, such as the PA board
+of a preset) run their plugins in order, so Chain opens them up to find Distortions inside.
 """
 
 from __future__ import annotations
@@ -30,6 +36,29 @@ def _check_member(plugin):
     )
 
 
+def _opened_up(plugins) -> Iterator:
+    """`plugins` with nested sequential boards (pedalboard.Pedalboard / pedalboard.Chain)
+    replaced by their members, recursively; parallel `pedalboard.Mix` branches stay whole."""
+    import pedalboard
+
+    for plugin in plugins:
+        if isinstance(plugin, pedalboard.Chain):
+            yield from _opened_up(plugin)
+        else:
+            yield plugin
+
+
+class _VectorisedDistortion:
+    """A `pedalboard.Distortion` computed as numpy's tanh(gain * x), called like a pedalboard board."""
+
+    def __init__(self, distortion):
+        self.distortion = distortion
+
+    def process(self, audio: np.ndarray, sample_rate: float, buffer_size=None, reset=True):
+        out = np.multiply(audio, np.float32(10.0 ** (self.distortion.drive_db / 20.0)))
+        return np.tanh(out, out=out)
+
+
 class Chain:
     """An ordered chain of effects, used exactly like `pedalboard.Pedalboard`.
 
@@ -44,6 +73,7 @@ class Chain:
     def __init__(self, plugins: Iterable | None = None):
         self._plugins = [_check_member(plugin) for plugin in (plugins or [])]
         self._groups: list | None = None
+        self._group_signature: list[int] = []
 
     # --- list-like container, as pedalboard.Pedalboard -------------------------------------
     def __len__(self) -> int:
@@ -85,23 +115,29 @@ class Chain:
 
     # --- processing --------------------------------------------------------------------------
     def _processing_groups(self) -> list:
-        """Consecutive native plugins merged into one Pedalboard each, Liveify stages alone."""
+        """Consecutive native plugins merged into one Pedalboard each, Distortions as numpy tanh,
+        Liveify stages alone. Rebuilt when any member, nested ones included, has changed."""
         import pedalboard
 
-        if self._groups is None:
+        members = list(_opened_up(self._plugins))
+        signature = [id(plugin) for plugin in members]
+        if self._groups is None or self._group_signature != signature:
             groups: list = []
             natives: list = []
-            for plugin in self._plugins:
-                if _is_native(plugin):
-                    natives.append(plugin)
-                    continue
-                if natives:
-                    groups.append(pedalboard.Pedalboard(natives))
+            for plugin in members:
+                if type(plugin) is pedalboard.Distortion:
+                    groups += [pedalboard.Pedalboard(natives)] if natives else []
+                    groups.append(_VectorisedDistortion(plugin))
                     natives = []
-                groups.append(plugin)
+                elif _is_native(plugin):
+                    natives.append(plugin)
+                else:
+                    groups += [pedalboard.Pedalboard(natives)] if natives else []
+                    groups.append(plugin)
+                    natives = []
             if natives:
                 groups.append(pedalboard.Pedalboard(natives))
-            self._groups = groups
+            self._groups, self._group_signature = groups, signature
         return self._groups
 
     def __call__(
