@@ -39,6 +39,8 @@ from liveify.loudness import LoudnessMeter, db_to_gain, integrated_lufs
 #: Frames per processing block (~12 s at 44.1 kHz): the stages' FFT and call overheads are
 #: amortised from about 10 s on, and memory stays at a few MB per block.
 BLOCK_FRAMES = 1 << 19
+#: Seconds of silence after the song that the band's stages (the PA) still process.
+BAND_RING_OUT_S = 0.2
 PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
 #: Headroom kept below the true-peak ceiling for the rounding of integer output formats.
 QUANTISATION_MARGIN_DB = 0.05
@@ -207,6 +209,18 @@ def build_chain(preset, *, seed: int):
     return Chain(preset.build_stages(seed=seed))
 
 
+def build_band_and_room(preset, *, seed: int):
+    """`build_chain`'s stages as two Chains: the band's (the PA), which plays the song alone, and
+    the room's (crowd, venue, external plugins), which also hears the lead-in and tail.
+
+    The PA's output over silence is silence, so the renderer spares it those seconds.
+    """
+    from liveify.plugins.chain import Chain
+
+    pa, *room = preset.build_stages(seed=seed)
+    return Chain([pa]), Chain(room)
+
+
 def prepare_crowds(chain, analysis, *, lead_in_s: float) -> None:
     """Give every Crowd stage the whole track's beats and level before chunked rendering.
 
@@ -285,10 +299,10 @@ def render_track(
 ) -> None:
     """Render one track into a float intermediate in `work_dir`, filling `result` in place.
 
-    The model stage runs on the song alone with its latency removed; the preset's stages then
-    hear lead-in silence, the (live-converted) song and tail silence, exactly lined up as
-    without a model, so the crowd's lead-in swell, clap-along and applause fall where they
-    should.
+    The band (the model stage with its latency removed, then the PA) plays the song alone; the
+    room (crowd, venue, external plugins) then hears lead-in silence, the live-converted song and
+    tail silence, exactly lined up as without a model, so the crowd's lead-in swell, clap-along
+    and applause fall where they should.
     """
     from liveify.plugins.crowd import Crowd
 
@@ -296,13 +310,16 @@ def render_track(
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
-    chain = build_chain(preset, seed=settings.seed + index)
-    if any(isinstance(stage, Crowd) for stage in chain):
-        prepare_crowds(chain, analyse_track(track), lead_in_s=preset.lead_in_s)
+    band, room = build_band_and_room(preset, seed=settings.seed + index)
+    if any(isinstance(stage, Crowd) for stage in room):
+        prepare_crowds(room, analyse_track(track), lead_in_s=preset.lead_in_s)
 
     lead_in = round(preset.lead_in_s * rate)
     # Reverb beyond the preset's tail is cut: the next song's lead-in starts there.
     tail = round(preset.tail_s * rate)
+    # The PA's filters ring on for a few milliseconds after the song: the band hears this much of
+    # the tail silence too (the rest of their ring-out is below -100 dB).
+    band_tail = min(round(BAND_RING_OUT_S * rate), tail)
     expected_frames = lead_in + round(info.duration_s * rate) + tail
 
     def track_blocks():
@@ -318,12 +335,16 @@ def render_track(
         threads = max(1, physical_cores() // settings.jobs) if settings.jobs > 1 else None
         songs = stream_aligned(LiveModel(model_path, intra_op_threads=threads), songs, rate)
 
+    def band_input():
+        yield from songs
+        yield from _silence(2, band_tail)
+
     def stream():
         # The model hears only the song: the silence around it is the crowd's, and the room
         # tone the model would add to it would have the crowd duck under it.
         yield from _silence(2, lead_in)
-        yield from songs
-        yield from _silence(2, tail)
+        yield from stream_aligned(band, band_input(), rate)
+        yield from _silence(2, tail - band_tail)
 
     meter = LoudnessMeter(rate, 2)
     # Raw float32 blocks as the chain made them, channel after channel: the intermediate lives
@@ -332,7 +353,7 @@ def render_track(
     intermediate = work_dir / f"{index:04d}.f32"
     blocks: list[int] = []
     with open(intermediate, "wb") as writer:
-        for output in stream_aligned(chain, stream(), rate):
+        for output in stream_aligned(room, stream(), rate):
             output = output[:, : max(0, expected_frames - sum(blocks))]
             if output.shape[1]:
                 if not math.isfinite(meter.add(output)):
