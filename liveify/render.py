@@ -217,7 +217,7 @@ def build_band_and_room(preset, *, seed: int):
     """
     from liveify.plugins.chain import Chain
 
-    pa, *room = preset.build_stages(seed=seed)
+    pa, *room = preset.build_stages(seed=seed)  # in render order, the PA board first
     return Chain([pa]), Chain(room)
 
 
@@ -340,8 +340,9 @@ def render_track(
         yield from _silence(2, band_tail)
 
     def stream():
-        # The model hears only the song: the silence around it is the crowd's, and the room
-        # tone the model would add to it would have the crowd duck under it.
+        # The band hears only the song: the silence around it is the crowd's (the room tone the
+        # model would add to it would have the crowd duck under it, and a PA over silence only
+        # costs time).
         yield from _silence(2, lead_in)
         yield from stream_aligned(band, band_input(), rate)
         yield from _silence(2, tail - band_tail)
