@@ -72,8 +72,10 @@ class Chain:
 
     def __init__(self, plugins: Iterable | None = None):
         self._plugins = [_check_member(plugin) for plugin in (plugins or [])]
-        self._groups: list | None = None
-        self._group_signature: list[int] = []
+        # Processing groups, cached with the member ids (nested boards opened up) they were
+        # built from: any change to the members, direct or nested, changes the ids.
+        self._groups: list = []
+        self._group_signature: list[int] | None = None
 
     # --- list-like container, as pedalboard.Pedalboard -------------------------------------
     def __len__(self) -> int:
@@ -87,23 +89,18 @@ class Chain:
 
     def __setitem__(self, index: int, plugin) -> None:
         self._plugins[index] = _check_member(plugin)
-        self._groups = None
 
     def __delitem__(self, index) -> None:
         del self._plugins[index]
-        self._groups = None
 
     def append(self, plugin) -> None:
         self._plugins.append(_check_member(plugin))
-        self._groups = None
 
     def insert(self, index: int, plugin) -> None:
         self._plugins.insert(index, _check_member(plugin))
-        self._groups = None
 
     def remove(self, plugin) -> None:
         self._plugins.remove(plugin)
-        self._groups = None
 
     def index(self, plugin) -> int:
         return self._plugins.index(plugin)
@@ -121,7 +118,7 @@ class Chain:
 
         members = list(_opened_up(self._plugins))
         signature = [id(plugin) for plugin in members]
-        if self._groups is None or self._group_signature != signature:
+        if self._group_signature != signature:
             groups: list = []
             natives: list = []
             for plugin in members:
