@@ -352,18 +352,12 @@ def render_row(chain, audio: np.ndarray, sample_rate: float) -> np.ndarray:
 
     The result has `audio`'s length and lies on its timeline.
     """
-    from liveify.render import stream_aligned
+    from liveify.plugins.base import stream_aligned
 
     rendered = np.concatenate(list(stream_aligned(chain, [audio], sample_rate)), axis=1)
     if not np.isfinite(rendered).all():
         raise AudioFileError("the effect chain produced NaN or infinite samples")
     return np.ascontiguousarray(rendered, dtype=np.float32)
-
-
-def _crowds(chain) -> list:
-    from liveify.plugins.crowd import Crowd
-
-    return [stage for stage in chain if isinstance(stage, Crowd)]
 
 
 # --- training split ------------------------------------------------------------------------------
@@ -464,13 +458,13 @@ def evaluate(
     """
     from tqdm import tqdm
 
+    from liveify.analysis import TrackAnalysis
     from liveify.audio import read_audio, to_stereo
     from liveify.data.align import align_recordings
     from liveify.data.dataset import DEFAULT_MAX_ALIGN_COST
     from liveify.data.pairing import pair_or_fail
-    from liveify.plugins.crowd import TrackAnalysis
     from liveify.presets import load_preset
-    from liveify.render import build_chain, prepare_crowds, resolve_model
+    from liveify.render import build_chain, resolve_model
 
     output_dir = Path(output_dir)
     loaded_preset = load_preset(preset)
@@ -518,7 +512,7 @@ def evaluate(
         analysis = TrackAnalysis(rate)
         analysis.add(studio)
         dsp_chain = build_chain(loaded_preset, seed=seed + index)
-        prepare_crowds(dsp_chain, analysis, lead_in_s=0.0)
+        dsp_chain.prepare_track(analysis)
         rendered["dsp"] = render_row(dsp_chain, studio, rate)
         if live_model is not None:
             from liveify.plugins.chain import Chain
@@ -526,7 +520,7 @@ def evaluate(
             rendered["model"] = render_row(Chain([live_model]), studio, rate)
             # As `liveify render` does: the preset's stages hear the model's aligned output.
             preset_chain = build_chain(loaded_preset, seed=seed + index)
-            prepare_crowds(preset_chain, analysis, lead_in_s=0.0)
+            preset_chain.prepare_track(analysis)
             rendered["model+preset"] = render_row(preset_chain, rendered["model"], rate)
 
         metrics = {

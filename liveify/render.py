@@ -35,6 +35,7 @@ from liveify.audio import (
 from liveify.errors import AudioFileError, LiveifyError, ParameterError
 from liveify.files import write_text_atomic
 from liveify.loudness import LoudnessMeter, db_to_gain, integrated_lufs
+from liveify.plugins.base import stream_aligned
 
 #: Frames per processing block (~12 s at 44.1 kHz): the stages' FFT and call overheads are
 #: amortised from about 10 s on, and memory stays at a few MB per block.
@@ -221,29 +222,9 @@ def build_band_and_room(preset, *, seed: int):
     return Chain([pa]), Chain(room)
 
 
-def prepare_crowds(chain, analysis, *, lead_in_s: float) -> None:
-    """Give every Crowd stage the whole track's beats and level before chunked rendering.
-
-    `analysis` is a `liveify.plugins.crowd.TrackAnalysis` fed the whole track. The crowd claps
-    along and stays under the music from these; measured per chunk they would differ from chunk
-    to chunk. Beat times count from the start of the stream, so they include the lead-in
-    silence.
-    """
-    from liveify.plugins.crowd import Crowd
-
-    crowds = [stage for stage in chain if isinstance(stage, Crowd)]
-    if not crowds:
-        return
-    beat_times_s = analysis.beat_times_s() + lead_in_s
-    music_level_db = analysis.music_level_db()
-    for crowd in crowds:
-        crowd.beat_times_s = beat_times_s
-        crowd.music_level_db = music_level_db
-
-
 def analyse_track(track: Path):
     """Beats and level of a whole track (`TrackAnalysis`), streamed block by block."""
-    from liveify.plugins.crowd import TrackAnalysis
+    from liveify.analysis import TrackAnalysis
 
     analysis = TrackAnalysis(probe(track).sample_rate)
     for block in read_blocks(track, block_frames=BLOCK_FRAMES):
@@ -257,36 +238,6 @@ def _silence(channels: int, frames: int) -> list[np.ndarray]:
         np.zeros((channels, min(BLOCK_FRAMES, frames - start)), np.float32)
         for start in range(0, frames, BLOCK_FRAMES)
     ]
-
-
-def stream_aligned(stage, blocks, sample_rate: float):
-    """Stream `blocks` through `stage` with its latency removed: output lines up with the input.
-
-    The stage is reset once and then called with `reset=False` on every block (`reset=True` on a
-    block tells a stage that the block is the whole signal; the model stage flushes its window
-    then). Its first `latency` output samples are dropped and as many zeros are fed after the
-    input to flush the rest, so exactly as many samples come out as went in.
-    """
-    latency = stage.latency_samples_at(sample_rate)
-    stage.reset()
-    to_drop = latency
-
-    def with_flush():
-        channels = 2
-        for block in blocks:
-            channels = block.shape[0]
-            yield block
-        yield from _silence(channels, latency)
-
-    for block in with_flush():
-        if block.shape[1] == 0:
-            continue
-        output = stage(block, sample_rate, reset=False)
-        if to_drop:
-            dropped = min(to_drop, output.shape[1])
-            output, to_drop = output[:, dropped:], to_drop - dropped
-        if output.shape[1]:
-            yield output
 
 
 def render_track(
@@ -304,15 +255,13 @@ def render_track(
     tail silence, exactly lined up as without a model, so the crowd's lead-in swell, clap-along
     and applause fall where they should.
     """
-    from liveify.plugins.crowd import Crowd
-
     track = Path(result.input)
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
     preset = settings.preset
     band, room = build_band_and_room(preset, seed=settings.seed + index)
-    if any(isinstance(stage, Crowd) for stage in room):
-        prepare_crowds(room, analyse_track(track), lead_in_s=preset.lead_in_s)
+    if room.wants_track_analysis:
+        room.prepare_track(analyse_track(track), offset_s=preset.lead_in_s)
 
     lead_in = round(preset.lead_in_s * rate)
     # Reverb beyond the preset's tail is cut: the next song's lead-in starts there.

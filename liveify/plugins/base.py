@@ -9,7 +9,7 @@ Also `RangeParameter`, the validated-parameter descriptor the DSP stages and pre
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,9 @@ class Stage:
 
     #: Samples by which the output lags the input when processing chunk by chunk.
     latency_samples: int = 0
+    #: Whether the stage reacts to the whole track (its beats, its level): a renderer that streams
+    #: a track in chunks then analyses it first and calls `prepare_track` before the first chunk.
+    wants_track_analysis: bool = False
 
     def __call__(
         self,
@@ -91,6 +94,13 @@ class Stage:
     def tail_samples(self, sample_rate: float) -> int:
         """Samples of output that continue after the input ends (e.g. a reverb tail)."""
         return 0
+
+    def prepare_track(self, analysis, *, offset_s: float = 0.0) -> None:
+        """Take the whole track's `liveify.analysis.TrackAnalysis` before it is streamed in chunks.
+
+        `offset_s` is where the track starts in the stream this stage will hear (the renderer's
+        lead-in). Stages with `wants_track_analysis` override this; the rest ignore it.
+        """
 
     def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         raise NotImplementedError
@@ -191,3 +201,39 @@ def parameters_repr(stage) -> str:
     """`<ClassName a=1 b=2>` listing every RangeParameter of `stage`, as pedalboard plugins do."""
     fields = " ".join(f"{name}={getattr(stage, name)!r}" for name in parameter_specs(type(stage)))
     return f"<liveify.{type(stage).__name__} {fields}>"
+
+
+#: Frames of silence per call when flushing a stage's latency.
+_FLUSH_BLOCK_FRAMES = 1 << 19
+
+
+def followed_by_silence(blocks: Iterable[np.ndarray], frames: int) -> Iterator[np.ndarray]:
+    """`blocks` (channels, n), then `frames` zeros with the last block's channel count."""
+    channels = 2
+    for block in blocks:
+        channels = block.shape[0]
+        yield block
+    for start in range(0, frames, _FLUSH_BLOCK_FRAMES):
+        yield np.zeros((channels, min(_FLUSH_BLOCK_FRAMES, frames - start)), np.float32)
+
+
+def stream_aligned(stage, blocks: Iterable[np.ndarray], sample_rate: float) -> Iterator[np.ndarray]:
+    """Stream `blocks` through `stage` with its latency removed: output lines up with the input.
+
+    The stage is reset once and then called with `reset=False` on every block (`reset=True` on a
+    block tells a stage that the block is the whole signal). Its first
+    `latency_samples_at(sample_rate)` output samples are dropped and as many zeros are fed after
+    the input to flush the rest, so exactly as many samples come out as went in.
+    """
+    latency = stage.latency_samples_at(sample_rate)
+    stage.reset()
+    to_drop = latency
+    for block in followed_by_silence(blocks, latency):
+        if block.shape[1] == 0:
+            continue
+        output = stage(block, sample_rate, reset=False)
+        if to_drop:
+            dropped = min(to_drop, output.shape[1])
+            output, to_drop = output[:, dropped:], to_drop - dropped
+        if output.shape[1]:
+            yield output

@@ -183,6 +183,17 @@ class Chain:
         """Total delay of the Liveify stages at the rate they last processed."""
         return sum(getattr(plugin, "latency_samples", 0) for plugin in self._plugins)
 
+    @property
+    def wants_track_analysis(self) -> bool:
+        """Whether any member reacts to the whole track (see `Stage.prepare_track`)."""
+        return any(getattr(plugin, "wants_track_analysis", False) for plugin in self._plugins)
+
+    def prepare_track(self, analysis, *, offset_s: float = 0.0) -> None:
+        """Hand the whole track's analysis to every member that wants it."""
+        for plugin in self._plugins:
+            if getattr(plugin, "wants_track_analysis", False):
+                plugin.prepare_track(analysis, offset_s=offset_s)
+
     def tail_samples(self, sample_rate: float) -> int:
         """Samples of input-free output to request after the last input (reverb tails, latency)."""
         return sum(
