@@ -372,7 +372,7 @@ def training_songs(model_path: Path | None, checkpoint_path: Path | None = None)
 
     info: dict = {}
     if model_path is not None:
-        from liveify.export import read_metadata
+        from liveify.model_file import read_metadata
 
         info = read_metadata(model_path).get("training_info") or {}
     if "train_songs" not in info and checkpoint_path is not None:

@@ -188,7 +188,7 @@ def resolve_model(model_path: Path | None, use_model: bool, preset) -> tuple[Pat
     if not use_model:
         return None, "model stage off (--no-model)"
     if model_path is not None:
-        from liveify.export.metadata import read_metadata
+        from liveify.model_file import read_metadata
 
         read_metadata(model_path)  # a missing or foreign file fails here, once, not per track
         return Path(model_path), f"model {model_path}"

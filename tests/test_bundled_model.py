@@ -8,8 +8,8 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from liveify.cli import main
-from liveify.export import read_metadata
 from liveify.mel import MelConfig, mel_power, normalize
+from liveify.model_file import read_metadata
 from liveify.plugins.model_stage import LiveModel
 from liveify.render import BUNDLED_MODEL
 from tests.conftest import tone_mix

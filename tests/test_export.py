@@ -16,10 +16,10 @@ from liveify.export import (  # noqa: E402
     export_checkpoint,
     export_onnx,
     onnx_export,
-    read_metadata,
 )
 from liveify.mel import MelConfig  # noqa: E402
 from liveify.model import LiveifyModel, ModelConfig, save_checkpoint  # noqa: E402
+from liveify.model_file import read_metadata  # noqa: E402
 
 TINY = ModelConfig(
     embed_dim=32, num_heads=2, num_transformer_layers=1, n_mels=32, context_frames=64

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from liveify.errors import ModelFileError, ParameterError
-from liveify.export.metadata import encode_metadata
 from liveify.mel import MelConfig
+from liveify.model_file import encode_metadata
 from liveify.plugins.model_stage import LiveModel
 
 TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)  # 64-frame windows
@@ -230,7 +230,7 @@ def test_render_path_never_imports_torch(tiny_onnx):
         stage = model_stage.LiveModel({str(tiny_onnx)!r})
         out = stage(np.zeros((2, 4410), np.float32) + 0.01, 44100)
         assert out.shape == (2, 4410)
-        from liveify.export import read_metadata
+        from liveify.model_file import read_metadata
         assert read_metadata({str(tiny_onnx)!r})["mel_config"]["n_mels"] == 32
         print("torch" in sys.modules)
         """

@@ -248,8 +248,8 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
     from click.testing import CliRunner
 
     from liveify.cli import main
-    from liveify.export import read_metadata
     from liveify.model import load_checkpoint
+    from liveify.model_file import read_metadata
 
     runner = CliRunner()
     demo = tmp_path / "demo"

@@ -1,9 +1,9 @@
-"""ONNX export of Liveify models: metadata, atomic writes and the torch-vs-ONNX Runtime check.
+"""ONNX export of Liveify models: the torch-to-ONNX export and its torch-vs-ONNX Runtime check.
 
-Importing this package is cheap and torch-free; `export_onnx` imports torch when called.
+Training side only: the render path reads model files through `liveify.model_file`, never this
+package. `export_onnx` and `export_checkpoint` import torch when called.
 """
 
-from liveify.export.metadata import read_metadata
 from liveify.export.onnx_export import (
     DEFAULT_OPSET,
     PARITY_BOUND,
@@ -18,5 +18,4 @@ __all__ = [
     "ParityReport",
     "export_checkpoint",
     "export_onnx",
-    "read_metadata",
 ]

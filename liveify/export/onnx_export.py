@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import ModelFileError, ParameterError, require
-from liveify.export.metadata import encode_metadata
 from liveify.files import atomic_path
+from liveify.model_file import encode_metadata
 
 INPUT_NAME = "mel"
 OUTPUT_NAME = "live_mel"

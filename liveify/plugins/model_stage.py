@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import ModelFileError, ParameterError, require
-from liveify.export.metadata import EXPORT_HINT, check_model_file, decode_metadata
 from liveify.mel import (
     SILENT_LEVEL,
     MelConfig,
@@ -24,6 +23,7 @@ from liveify.mel import (
     reconstruct_griffinlim,
     reconstruct_mask,
 )
+from liveify.model_file import EXPORT_HINT, check_model_file, decode_metadata
 from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
 from liveify.windows import crossfade_weights, window_hop
 

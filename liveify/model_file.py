@@ -1,4 +1,4 @@
-"""The Liveify metadata stored in ONNX files, and a torch-free reader for it.
+"""Liveify model files: the metadata stored in ONNX files, and a torch-free reader for it.
 
 An exported model carries everything the render path needs (model and mel configs, tensor names,
 precision), so `LiveModel("model.onnx")` is configured from the file alone.
