@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from liveify.errors import ParameterError
+from liveify.errors import LiveifyError, ParameterError
 
 
 def as_channels_first(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
@@ -205,6 +205,9 @@ def parameters_repr(stage) -> str:
 
 #: Frames of silence per call when flushing a stage's latency.
 _FLUSH_BLOCK_FRAMES = 1 << 19
+#: Beyond its declared latency, how long a stage may hold samples back before streaming gives up
+#: (native plugins report no latency; pedalboard's PitchShift holds about 1.1 s).
+_MAX_WITHHELD_S = 30.0
 
 
 def followed_by_silence(blocks: Iterable[np.ndarray], frames: int) -> Iterator[np.ndarray]:
@@ -222,18 +225,40 @@ def stream_aligned(stage, blocks: Iterable[np.ndarray], sample_rate: float) -> I
 
     The stage is reset once and then called with `reset=False` on every block (`reset=True` on a
     block tells a stage that the block is the whole signal). Its first
-    `latency_samples_at(sample_rate)` output samples are dropped and as many zeros are fed after
-    the input to flush the rest, so exactly as many samples come out as went in.
+    `latency_samples_at(sample_rate)` output samples are dropped, and zeros are fed after the
+    input until exactly as many samples have come out as went in. That also covers native
+    pedalboard plugins with latency (PitchShift, latent VST3s), which hold samples back while
+    streaming instead of declaring a delay.
     """
     latency = stage.latency_samples_at(sample_rate)
     stage.reset()
-    to_drop = latency
-    for block in followed_by_silence(blocks, latency):
+    to_drop, fed, emitted, channels = latency, 0, 0, 2
+
+    def aligned(block: np.ndarray) -> np.ndarray:
+        nonlocal to_drop, emitted
+        output = stage(block, sample_rate, reset=False)
+        dropped = min(to_drop, output.shape[1])
+        to_drop -= dropped
+        output = output[:, dropped : dropped + fed - emitted]
+        emitted += output.shape[1]
+        return output
+
+    for block in blocks:
         if block.shape[1] == 0:
             continue
-        output = stage(block, sample_rate, reset=False)
-        if to_drop:
-            dropped = min(to_drop, output.shape[1])
-            output, to_drop = output[:, dropped:], to_drop - dropped
+        channels, fed = block.shape[0], fed + block.shape[1]
+        output = aligned(block)
+        if output.shape[1]:
+            yield output
+    flushed, most = 0, latency + round(_MAX_WITHHELD_S * sample_rate)
+    while emitted < fed:
+        if flushed >= most:
+            raise LiveifyError(
+                f"{stage!r} still withholds {fed - emitted} samples after {flushed} samples of "
+                f"silence; it cannot be streamed (remove it from the chain)"
+            )
+        frames = min(_FLUSH_BLOCK_FRAMES, max(fed - emitted + to_drop, 1024))
+        output = aligned(np.zeros((channels, frames), np.float32))
+        flushed += frames
         if output.shape[1]:
             yield output

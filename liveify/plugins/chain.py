@@ -156,11 +156,15 @@ class Chain:
         """Run every member in order on float32 (channels, samples) audio.
 
         With `reset=False` every member keeps its state from the previous call, so a track fed in
-        chunks gives the same result as one call on the whole track.
+        chunks gives the same result as one call on the whole track. Native plugins with latency
+        (PitchShift, latent VST3s) then return fewer samples than they were given, as in
+        pedalboard; `liveify.plugins.base.stream_aligned` flushes them.
         """
         audio = as_channels_first(input_array)
         sample_rate = check_sample_rate(sample_rate)
         for group in self._processing_groups():
+            if audio.shape[1] == 0 and not reset:
+                break  # a streaming native plugin is holding samples back: nothing to pass on yet
             audio = group.process(audio, sample_rate, buffer_size=buffer_size, reset=reset)
             audio = np.ascontiguousarray(audio, dtype=np.float32)
         return audio

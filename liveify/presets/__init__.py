@@ -14,9 +14,12 @@ the stage defaults, and `Preset.to_toml()` writes them all out)::
     [pa]                        # liveify.plugins.pa.pa_colouring parameters (low_cut_hz, ...)
     [crowd]                     # liveify.Crowd parameters (size, intensity, clap_along, ...)
 
-    [[plugins]]                 # optional, any number: VST3/AU plugins run after the crowd
+    [[plugins]]                 # optional, any number: VST3/AU plugins run after the venue
     path = "Plugins/Shimmer.vst3"          # relative paths are relative to the preset file
     parameters = { mix = 0.3 }             # set by name on the loaded plugin
+    [[plugins]]                 # or one of pedalboard's built-in plugins, by class name
+    builtin = "PitchShift"
+    parameters = { semitones = 0.1 }       # its constructor's arguments
 
 The seed is not part of a preset; pass it to `Preset.build_stages(seed=...)`. Unknown keys, wrong
 types and out-of-range values raise PresetError naming the file and the dotted key.
@@ -28,6 +31,7 @@ types and out-of-range values raise PresetError naming the file and the dotted k
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
@@ -62,15 +66,26 @@ def _section_specs() -> dict[str, dict[str, RangeParameter]]:
 
 @dataclass(frozen=True)
 class PluginSpec:
-    """An external plugin of a preset: an absolute path and parameter values to set by name."""
+    """A plugin of a preset: a VST3/AU file (absolute path) or a built-in pedalboard plugin
+    (`builtin`, its class name), with parameter values to set by name."""
 
-    path: str
+    path: str | None = None
     parameters: dict = field(default_factory=dict, hash=False)
+    builtin: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path or f"pedalboard.{self.builtin}"
 
     def load(self):
-        """Load the plugin with `pedalboard.load_plugin` and set its parameters."""
+        """The plugin, loaded with `pedalboard.load_plugin` (or built), parameters set."""
         import pedalboard
 
+        if self.builtin is not None:
+            try:
+                return getattr(pedalboard, self.builtin)(**self.parameters)
+            except (TypeError, ValueError) as error:
+                raise PresetError(f"plugin {self.label}: {error}") from None
         try:
             plugin = pedalboard.load_plugin(self.path)
         except Exception as error:  # pedalboard raises ImportError/RuntimeError/ValueError
@@ -107,6 +122,9 @@ class Preset:
     pa: dict = field(default_factory=dict, hash=False)
     crowd: dict = field(default_factory=dict, hash=False)
     plugins: tuple[PluginSpec, ...] = field(default=(), hash=False)
+    #: The preset file a user preset was read from (None for bundled presets); not part of the
+    #: preset's content, so an edited copy compares by what it sets.
+    file: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -147,12 +165,12 @@ class Preset:
             inline = ", ".join(
                 f"{_toml_key(k)} = {_toml_value(v)}" for k, v in plugin.parameters.items()
             )
-            lines += [
-                "",
-                "[[plugins]]",
-                f"path = {_toml_value(plugin.path)}",
-                f"parameters = {{{inline}}}",
-            ]
+            where = (
+                f"path = {_toml_value(plugin.path)}"
+                if plugin.path is not None
+                else f"builtin = {_toml_value(plugin.builtin)}"
+            )
+            lines += ["", "[[plugins]]", where, f"parameters = {{{inline}}}"]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -237,14 +255,8 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Preset:
     for index, entry in enumerate(entries):
         where = f"plugins[{index}]"
         for key in entry:
-            if key not in ("path", "parameters"):
-                raise _unknown(source, f"{where}.{key}", ("path", "parameters"))
-        if not isinstance(entry.get("path"), str):
-            raise PresetError(f"{source}: {where}.path must be the plugin file's path (a string)")
-        path = Path(entry["path"]).expanduser()
-        path = path if path.is_absolute() else base_dir / path
-        if not path.exists():
-            raise PresetError(f"{source}: {where}.path: plugin file {path} does not exist")
+            if key not in ("path", "builtin", "parameters"):
+                raise _unknown(source, f"{where}.{key}", ("path", "builtin", "parameters"))
         parameters = entry.get("parameters", {})
         if not isinstance(parameters, dict) or not all(
             isinstance(v, (bool, int, float, str)) for v in parameters.values()
@@ -252,8 +264,36 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Preset:
             raise PresetError(
                 f"{source}: {where}.parameters must be a table of numbers, booleans or strings"
             )
+        if "builtin" in entry:
+            plugins.append(PluginSpec(None, dict(parameters), _builtin(source, where, entry)))
+            continue
+        if not isinstance(entry.get("path"), str):
+            raise PresetError(f"{source}: {where}.path must be the plugin file's path (a string)")
+        path = Path(entry["path"]).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.exists():
+            raise PresetError(f"{source}: {where}.path: plugin file {path} does not exist")
         plugins.append(PluginSpec(str(path.resolve()), dict(parameters)))
     return Preset(**text, **top, **sections, plugins=tuple(plugins))
+
+
+def _builtin(source: str, where: str, entry: dict) -> str:
+    """The class name of a built-in pedalboard plugin, checked without importing pedalboard's
+    plugins beyond the name lookup."""
+    name = entry["builtin"]
+    if "path" in entry:
+        raise PresetError(f"{source}: {where}: give either path or builtin, not both")
+    import pedalboard
+
+    plugin_class = getattr(pedalboard, str(name), None) if isinstance(name, str) else None
+    if not (isinstance(plugin_class, type) and issubclass(plugin_class, pedalboard.Plugin)) or (
+        name in ("Plugin", "Pedalboard", "Chain", "Mix", "ExternalPlugin", "VST3Plugin")
+    ):
+        raise PresetError(
+            f"{source}: {where}.builtin = {name!r} is not a pedalboard plugin class "
+            "(e.g. PitchShift, Chorus, Delay; VST3/AU files go in path)"
+        )
+    return name
 
 
 def _bundled() -> dict[str, object]:
@@ -289,4 +329,5 @@ def load_preset(name_or_path: str | PathLike) -> Preset:
         raise PresetError(f"{path}: preset file does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
         raise PresetError(f"{path}: cannot read preset file ({error})") from None
-    return Preset.from_toml(text, source=str(path), base_dir=path.resolve().parent)
+    preset = Preset.from_toml(text, source=str(path), base_dir=path.resolve().parent)
+    return dataclasses.replace(preset, file=str(path.resolve()))
