@@ -41,7 +41,7 @@ def warm_render_seconds(album: Path, work: Path, preset_name: str, runs: int) ->
     for name, source in [("warm-out", warm_album)] + [(f"out-{i}", album) for i in range(runs)]:
         settings = RenderSettings(preset=preset, output_dir=work / name, progress=False)
         start = time.perf_counter()
-        render_album(collect_tracks([source]), settings, model_path=None, model_note="off")
+        render_album(collect_tracks([source]).tracks, settings)
         times.append(time.perf_counter() - start)
         shutil.rmtree(work / name)
     return times[1:]

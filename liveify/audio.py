@@ -16,7 +16,7 @@ import numpy as np
 from liveify.errors import AudioFileError, ParameterError
 from liveify.files import atomic_path
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff")
 MIN_SAMPLE_RATE_HZ = 8000
 MAX_CHANNELS = 2
 #: Output bit depths: 16- and 24-bit integer PCM, or 32-bit float (wav only), as pedalboard.io

@@ -26,7 +26,7 @@ class LiveifyGroup(click.Group):
             if ctx.params.get("verbose") or (ctx.obj or {}).get("verbose"):
                 raise
             click.secho(f"liveify: error: {error}", fg="red", err=True)
-            sys.exit(2)
+            sys.exit(error.exit_code)
 
 
 @click.group(cls=LiveifyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +35,9 @@ class LiveifyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Turn studio recordings into live-concert versions.
+
+    Exit status: 0 on success, 1 when something failed while running (a bad track, an
+    unreadable model, a full disk), 2 for usage errors (a bad option, an unknown preset).
 
     \b
     Examples:
@@ -95,7 +98,21 @@ def main(ctx: click.Context, verbose: bool) -> None:
     type=click.FloatRange(-40, -5),
     default=-14.0,
     show_default=True,
-    help="Album loudness target; one gain for the whole album, true peak <= -1 dBTP.",
+    help="Album loudness target: one gain for the whole album, then a true-peak limiter.",
+)
+@click.option(
+    "--true-peak-ceiling",
+    "true_peak_ceiling_db",
+    type=click.FloatRange(-24, 0),
+    default=-1.0,
+    show_default=True,
+    help="No output's true peak goes above this (dBTP).",
+)
+@click.option(
+    "--no-limiter",
+    is_flag=True,
+    help="Gain only, no limiting: the album gain is lowered where a peak would pass the "
+    "ceiling, so the album may land below its loudness target.",
 )
 @click.option(
     "--concert",
@@ -111,8 +128,15 @@ def main(ctx: click.Context, verbose: bool) -> None:
     show_default=True,
     help="Tracks rendered in parallel.",
 )
-@click.option("--force", is_flag=True, help="Re-render tracks whose output already exists.")
-@click.option("--dry-run", is_flag=True, help="Print the plan (tracks, outputs, chain) and stop.")
+@click.option(
+    "--force", is_flag=True, help="Re-render every track, even outputs made with these settings."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (the recipe stage by stage, each track's output and whether it is "
+    "rendered or kept) and stop; writes nothing.",
+)
 @click.option(
     "--seed",
     type=int,
@@ -131,6 +155,8 @@ def render_command(
     bit_depth,
     sample_rate,
     target_lufs,
+    true_peak_ceiling_db,
+    no_limiter,
     concert_path,
     jobs,
     force,
@@ -141,8 +167,10 @@ def render_command(
     """Render albums, files or .m3u playlists as live-concert versions.
 
     Tracks of a folder are taken in natural order ("2 x" before "10 x"); a playlist gives its
-    own order. Existing outputs are kept (resume) unless --force. A bad track is reported and
-    the album goes on; the exit code is 1 if any track failed.
+    own order; hidden files (".x", macOS "._x") are skipped. A rerun keeps the outputs made with
+    the same settings (preset content, model, loudness, format, seed, input file; recorded in
+    OUTDIR/report.json) and renders the rest again. A bad track is reported and the album goes
+    on; the exit code is then 1.
 
     \b
     Examples:
@@ -152,17 +180,10 @@ def render_command(
       liveify render song.wav --no-model --preset my-venue.toml --dry-run
     """
     from liveify.presets import load_preset
-    from liveify.render import (
-        RenderSettings,
-        collect_tracks,
-        default_output_dir,
-        plan_outputs,
-        render_album,
-        resolve_model,
-    )
+    from liveify.render import RenderSettings, collect_tracks, default_output_dir, resolve_model
 
     loaded_preset = load_preset(preset)
-    tracks = collect_tracks(inputs)
+    selection = collect_tracks(inputs)
     settings = RenderSettings(
         preset=loaded_preset,
         output_dir=output_dir or default_output_dir(inputs),
@@ -170,29 +191,56 @@ def render_command(
         bit_depth=bit_depth,
         sample_rate=sample_rate,
         target_lufs=target_lufs,
+        true_peak_ceiling_db=true_peak_ceiling_db,
+        limiter=not no_limiter,
         jobs=jobs,
         force=force,
         seed=seed,
         concert_path=concert_path,
         progress=not no_progress,
     )
-    model, model_note = resolve_model(model_path, not no_model, loaded_preset)
-    click.echo(f"preset {loaded_preset.name}: {loaded_preset.description}")
-    click.echo(f"model: {model_note}")
+    model = resolve_model(model_path, not no_model, loaded_preset)
+    source = f" (from {loaded_preset.file})" if loaded_preset.file else ""
+    click.echo(f"preset {loaded_preset.name}{source}: {loaded_preset.description}")
+    click.echo(f"model: {model.note}")
     if dry_run:
-        for result in plan_outputs(tracks, settings):
-            action = "render" if result.status == "pending" else "skip (exists; --force redoes)"
-            click.echo(f"  {action:8s} {result.input} -> {result.output}")
-        click.echo(f"{len(tracks)} tracks; loudness target {target_lufs} LUFS; nothing written")
+        _print_plan(selection, settings, model)
         return
-    report = render_album(tracks, settings, model_path=model, model_note=model_note)
+    from liveify.render import render_album
+
+    report = render_album(
+        selection.tracks, settings, model, log=lambda line: click.echo(line, err=True)
+    )
     _print_summary(report, settings.output_dir)
     if any(track["status"] == "error" for track in report["tracks"]):
         sys.exit(1)
 
 
+def _print_plan(selection, settings, model) -> None:
+    """`render --dry-run`: the recipe, every track's fate, the ignored files; writes nothing."""
+    from liveify.render.plan import plan_outputs, settings_id, settings_record
+    from liveify.render.recipe import describe_chain
+    from liveify.render.workspace import read_report
+
+    for line in describe_chain(settings.preset, model, target_lufs=settings.target_lufs,
+                               ceiling_db=settings.true_peak_ceiling_db,
+                               limiter=settings.limiter):  # fmt: skip
+        click.echo(line)
+    record = settings_record(settings, model.sha256)
+    results = plan_outputs(selection.tracks, settings, record, read_report(settings.output_dir))
+    click.echo(f"tracks -> {settings.output_dir}/ (settings {settings_id(record)}):")
+    for result in results:
+        action = "keep" if result.status == "skipped" else "render"
+        click.echo(f"  {action:6s} {result.input} -> {Path(result.output).name}  ({result.reason})")
+    for path in selection.ignored:
+        click.echo(f"  ignore {path}  (hidden file)")
+    click.echo(
+        f"{len(results)} tracks; loudness target {settings.target_lufs:g} LUFS; nothing written"
+    )
+
+
 def _print_summary(report: dict, output_dir: Path) -> None:
-    rows = [("track", "status", "audio s", "render s", "x real time", "LUFS", "dBTP")]
+    rows = [("track", "status", "audio s", "render s", "x real time", "LUFS", "dBTP", "limited dB")]
     for track in report["tracks"]:
         duration, seconds = track["duration_s"], track["seconds"]
         speed = f"{duration / seconds:.1f}" if duration and seconds else ""
@@ -205,6 +253,9 @@ def _print_summary(report: dict, output_dir: Path) -> None:
                 speed,
                 "" if track["lufs"] is None else f"{track['lufs']:.1f}",
                 "" if track["true_peak_db"] is None else f"{track['true_peak_db']:.1f}",
+                ""
+                if not track.get("max_gain_reduction_db")
+                else f"{track['max_gain_reduction_db']:.1f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -213,7 +264,11 @@ def _print_summary(report: dict, output_dir: Path) -> None:
     loudness = report["loudness"]
     if loudness.get("gain_db") is not None:
         note = " (limited by the true-peak ceiling)" if loudness.get("limited_by_true_peak") else ""
-        click.echo(f"album gain {loudness['gain_db']:+.2f} dB{note}")
+        measured = loudness.get("album_lufs")
+        album = f"; album {measured:.1f} LUFS" if measured is not None else ""
+        click.echo(f"album gain {loudness['gain_db']:+.2f} dB{note}{album}")
+        for hot in loudness.get("hot_tracks", []):
+            click.echo(f"hot track turned down {-hot['trim_db']:.1f} dB: {hot['input']}")
     failed = [t for t in report["tracks"] if t["status"] == "error"]
     for track in failed:
         click.echo(f"failed: {track['error']}", err=True)
@@ -308,11 +363,9 @@ def demo_command(outdir, preset, songs, duration_s, seed, no_progress):
         seed=seed,
         progress=not no_progress,
     )
-    model, model_note = resolve_model(None, True, loaded_preset)
-    click.echo(f"rendering with preset {loaded_preset.name}; {model_note}")
-    report = render_album(
-        collect_tracks([studio]), settings, model_path=model, model_note=model_note
-    )
+    model = resolve_model(None, True, loaded_preset)
+    click.echo(f"rendering with preset {loaded_preset.name}; {model.note}")
+    report = render_album(collect_tracks([studio]).tracks, settings, model)
     _print_summary(report, settings.output_dir)
     first = Path(report["tracks"][0]["output"])
     click.echo("")

@@ -3,13 +3,22 @@
 Messages name the file, key or parameter at fault and, where there is one, how to fix it.
 """
 
+#: Exit statuses of the command line: runtime failures (a bad track, an unreadable model, I/O)
+#: and usage errors (a bad option value, an unknown preset), as click uses 2 for its own.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
 
 class LiveifyError(Exception):
     """Base class for every error Liveify raises on purpose (bad input, bad settings)."""
 
+    exit_code = EXIT_FAILURE
+
 
 class ParameterError(LiveifyError, ValueError):
     """A parameter is out of range or of the wrong kind; the message names the parameter."""
+
+    exit_code = EXIT_USAGE
 
 
 class AudioFileError(LiveifyError):
@@ -19,9 +28,16 @@ class AudioFileError(LiveifyError):
 class PresetError(LiveifyError):
     """A preset is missing or invalid; the message names the preset and the key."""
 
+    exit_code = EXIT_USAGE
+
 
 class ModelFileError(LiveifyError):
     """A model file (ONNX or checkpoint) is missing, unreadable or lacks Liveify metadata."""
+
+
+class OutputError(LiveifyError):
+    """An output cannot be written (full disk, read-only folder, another render busy in the
+    folder); the message names the output. Ends the whole render, not just one track."""
 
 
 class MissingDependencyError(LiveifyError, ImportError):

@@ -347,14 +347,31 @@ def compare(
 # --- rendering rows ------------------------------------------------------------------------------
 
 
-def render_row(chain, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Run `audio` through `chain` as a stream with its latency removed: no lead-in, no tail.
+def render_row(stage, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Run `audio` through `stage` as a stream with its latency removed: no lead-in, no tail.
 
     The result has `audio`'s length and lies on its timeline.
     """
     from liveify.plugins.base import stream_aligned
 
-    rendered = np.concatenate(list(stream_aligned(chain, [audio], sample_rate)), axis=1)
+    return _finite(np.concatenate(list(stream_aligned(stage, [audio], sample_rate)), axis=1))
+
+
+def render_live(audio: np.ndarray, sample_rate: float, preset, *, seed: int, model=None,
+                target_lufs: float = -14.0) -> np.ndarray:  # fmt: skip
+    """The song as `liveify render` makes it (the recipe with lead-in and tail, mastered to
+    `target_lufs`), cut back to the song's own span so it lines up with the studio timeline."""
+    from liveify.render.master import master_audio
+    from liveify.render.recipe import live_blocks
+
+    blocks = live_blocks(lambda: [audio], sample_rate, preset, seed=seed, model=model)
+    live = _finite(np.concatenate(list(blocks), axis=1))
+    mastered = master_audio(live, sample_rate, target_lufs=target_lufs, ceiling_db=-1.0)
+    lead_in = round(preset.lead_in_s * sample_rate)
+    return np.ascontiguousarray(mastered[:, lead_in : lead_in + audio.shape[1]])
+
+
+def _finite(rendered: np.ndarray) -> np.ndarray:
     if not np.isfinite(rendered).all():
         raise AudioFileError("the effect chain produced NaN or infinite samples")
     return np.ascontiguousarray(rendered, dtype=np.float32)
@@ -438,8 +455,9 @@ def evaluate(
 
     Songs are paired and aligned exactly as for training (`pair_recordings`, chroma + onset DTW
     with the model's mel settings, the same alignment-cost limit). Each song is rendered as the
-    rows identity, DSP-only preset and, with a model, model only and model + preset (no lead-in or
-    tail), and every row is compared with the live recording by `compare`.
+    rows identity, DSP-only preset and, with a model, model only and model + preset (the preset
+    rows as `liveify render` makes them: the same recipe and mastering, cut to the song's span),
+    and every row is compared with the live recording by `compare`.
 
     Parameters
     ----------
@@ -449,7 +467,7 @@ def evaluate(
     checkpoint_path : training checkpoint that says which songs were trained on, for ONNX files
         whose metadata does not.
     max_align_cost : reject pairs whose mean DTW cost is higher (default: training's limit).
-    seed : seed of the preset's random stages (song i uses seed + i, as `liveify render`).
+    seed : seed of the preset's random stages (each song's seed as `liveify render` derives it).
     match_loudness : see `compare`.
 
     Returns
@@ -458,19 +476,20 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from liveify.analysis import TrackAnalysis
     from liveify.audio import read_audio, to_stereo
     from liveify.data.align import align_recordings
     from liveify.data.dataset import DEFAULT_MAX_ALIGN_COST
     from liveify.data.pairing import pair_or_fail
     from liveify.presets import load_preset
-    from liveify.render import build_chain, resolve_model
+    from liveify.render import resolve_model
+    from liveify.render.plan import track_seed
 
     output_dir = Path(output_dir)
     loaded_preset = load_preset(preset)
-    model, model_note = resolve_model(
+    choice = resolve_model(
         Path(model_path) if model_path is not None else None, use_model, loaded_preset
     )
+    model, model_note = choice.path, choice.note
     max_align_cost = DEFAULT_MAX_ALIGN_COST if max_align_cost is None else float(max_align_cost)
     if max_align_cost <= 0:
         raise ParameterError(f"max_align_cost must be > 0; got {max_align_cost}")
@@ -509,19 +528,13 @@ def evaluate(
         time_warp = TimeWarp.from_live_frames(aligned.alignment.live_frame, mel_config)
 
         rendered = {"identity": studio}
-        analysis = TrackAnalysis(rate)
-        analysis.add(studio)
-        dsp_chain = build_chain(loaded_preset, seed=seed + index)
-        dsp_chain.prepare_track(analysis)
-        rendered["dsp"] = render_row(dsp_chain, studio, rate)
+        song_seed = track_seed(seed, pair.studio)
+        rendered["dsp"] = render_live(studio, rate, loaded_preset, seed=song_seed)
         if live_model is not None:
-            from liveify.plugins.chain import Chain
-
-            rendered["model"] = render_row(Chain([live_model]), studio, rate)
-            # As `liveify render` does: the preset's stages hear the model's aligned output.
-            preset_chain = build_chain(loaded_preset, seed=seed + index)
-            preset_chain.prepare_track(analysis)
-            rendered["model+preset"] = render_row(preset_chain, rendered["model"], rate)
+            rendered["model"] = render_row(live_model, studio, rate)
+            rendered["model+preset"] = render_live(
+                studio, rate, loaded_preset, seed=song_seed, model=live_model
+            )
 
         metrics = {
             row: {
