@@ -18,6 +18,7 @@ _LAZY_EXPORTS = {
     "Crowd": "liveify.plugins.crowd",
     "pa_colouring": "liveify.plugins.pa",
     "LiveModel": "liveify.plugins.model_stage",
+    "TruePeakLimiter": "liveify.plugins.limiter",
     "load_preset": "liveify.presets",
     "list_presets": "liveify.presets",
     "Preset": "liveify.presets",

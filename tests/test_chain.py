@@ -36,10 +36,24 @@ def test_chain_runs_native_plugins_and_stages_in_order():
 
 
 def test_consecutive_native_plugins_run_as_one_pedalboard():
-    chain = Chain([pedalboard.Gain(), pedalboard.HighpassFilter(), RunningSum(), pedalboard.Gain()])
+    chain = Chain(
+        [pedalboard.Compressor(), pedalboard.HighpassFilter(), RunningSum(), pedalboard.Chorus()]
+    )
     groups = chain._processing_groups()
     assert [type(group).__name__ for group in groups] == ["Pedalboard", "RunningSum", "Pedalboard"]
     assert len(groups[0]) == 2
+
+
+def test_gains_and_distortions_run_as_one_numpy_pass_with_pedalboards_values():
+    audio = 0.5 * tone_mix(1.0, 44100)
+    plugins = [pedalboard.Gain(gain_db=4.0), pedalboard.Distortion(drive_db=3.0),
+               pedalboard.Gain(gain_db=-7.5), pedalboard.HighpassFilter(60), pedalboard.Gain(-2)]  # fmt: skip
+    chain = Chain(plugins)
+    assert [type(group).__name__ for group in chain._processing_groups()] == [
+        "_Pointwise", "Pedalboard", "_Pointwise"
+    ]  # fmt: skip
+    expected = pedalboard.Pedalboard(plugins)(audio, 44100)
+    np.testing.assert_allclose(chain(audio, 44100), expected, atol=1e-6)
 
 
 def test_chunked_processing_equals_one_call():
@@ -62,7 +76,7 @@ def test_distortion_runs_as_numpy_tanh_with_pedalboards_values():
     chain = Chain([pedalboard.Pedalboard(plugins), RunningSum()])
     groups = chain._processing_groups()
     assert [type(group).__name__ for group in groups] == [
-        "Pedalboard", "_VectorisedDistortion", "Pedalboard", "RunningSum"
+        "Pedalboard", "_Pointwise", "Pedalboard", "RunningSum"
     ]  # fmt: skip
     head = Chain([pedalboard.Pedalboard(plugins)])
     np.testing.assert_allclose(head(audio, 44100), expected, atol=1e-6)

@@ -5,11 +5,13 @@ instantiated, and a subclass of a concrete plugin has its `process` ignored insi
 NOTES.md), so Chain runs each run of consecutive native plugins as one pedalboard.Pedalboard and
 calls Liveify stages between them.
 
-One native plugin is run differently: `pedalboard.Distortion` is tanh(gain * x), which JUCE
-evaluates one sample at a time with std::tanh (~11 ns a sample, a third of the PA's time);
-numpy's vectorised tanh gives the same values (to 1 ulp) about 30x faster, so Chain runs it that
-way. Nested boards (`pedalboard.Pedalboard` or `pedalboard.Chain` members, such as the PA board
-of a preset) run their plugins in order, so Chain opens them up to find Distortions inside.
+Two native plugins are run differently: `pedalboard.Distortion` is tanh(gain * x), which JUCE
+evaluates one sample at a time with std::tanh (~11 ns a sample, a third of the PA's time), and
+`pedalboard.Gain` is a multiplication that costs a whole pass through JUCE's buffers. numpy gives
+the same values (tanh to 1 ulp) many times faster, and consecutive ones become one in-place pass,
+so Chain runs them that way. Nested boards (`pedalboard.Pedalboard` or `pedalboard.Chain`
+members, such as the PA board of a preset) run their plugins in order, so Chain opens them up to
+find these inside.
 """
 
 from __future__ import annotations
@@ -48,15 +50,26 @@ def _opened_up(plugins) -> Iterator:
             yield plugin
 
 
-class _VectorisedDistortion:
-    """A `pedalboard.Distortion` computed as numpy's tanh(gain * x), called like a pedalboard board."""
+class _Pointwise:
+    """Consecutive `pedalboard.Distortion` (tanh(gain * x)) and `pedalboard.Gain` plugins,
+    computed with numpy in one pass over a copy of the block, called like a pedalboard board."""
 
-    def __init__(self, distortion):
-        self.distortion = distortion
+    def __init__(self, plugins: list):
+        self.plugins = plugins
+
+    def append(self, plugin) -> None:
+        self.plugins.append(plugin)
 
     def process(self, audio: np.ndarray, sample_rate: float, buffer_size=None, reset=True):
-        out = np.multiply(audio, np.float32(10.0 ** (self.distortion.drive_db / 20.0)))
-        return np.tanh(out, out=out)
+        import pedalboard
+
+        out = np.array(audio, dtype=np.float32)
+        for plugin in self.plugins:
+            drive_db = plugin.drive_db if type(plugin) is pedalboard.Distortion else plugin.gain_db
+            out *= np.float32(10.0 ** (drive_db / 20.0))
+            if type(plugin) is pedalboard.Distortion:
+                np.tanh(out, out=out)
+        return out
 
 
 class Chain:
@@ -112,28 +125,27 @@ class Chain:
 
     # --- processing --------------------------------------------------------------------------
     def _processing_groups(self) -> list:
-        """Consecutive native plugins merged into one Pedalboard each, Distortions as numpy tanh,
-        Liveify stages alone. Rebuilt when any member, nested ones included, has changed."""
+        """Consecutive native plugins merged into one Pedalboard each, runs of Distortions and
+        Gains into one numpy pass, Liveify stages alone. Rebuilt when any member, nested ones
+        included, has changed."""
         import pedalboard
 
         members = list(_opened_up(self._plugins))
         signature = [id(plugin) for plugin in members]
         if self._group_signature != signature:
             groups: list = []
-            natives: list = []
             for plugin in members:
-                if type(plugin) is pedalboard.Distortion:
-                    groups += [pedalboard.Pedalboard(natives)] if natives else []
-                    groups.append(_VectorisedDistortion(plugin))
-                    natives = []
+                if type(plugin) in (pedalboard.Distortion, pedalboard.Gain):
+                    kind = _Pointwise
                 elif _is_native(plugin):
-                    natives.append(plugin)
+                    kind = pedalboard.Pedalboard
                 else:
-                    groups += [pedalboard.Pedalboard(natives)] if natives else []
                     groups.append(plugin)
-                    natives = []
-            if natives:
-                groups.append(pedalboard.Pedalboard(natives))
+                    continue
+                if groups and type(groups[-1]) is kind:
+                    groups[-1].append(plugin)
+                else:
+                    groups.append(kind([plugin]))
             self._groups, self._group_signature = groups, signature
         return self._groups
 
