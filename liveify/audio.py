@@ -178,11 +178,15 @@ def _decoded_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
 
 def read_audio(
     path: str | os.PathLike, *, sample_rate: float | None = None
-) -> tuple[np.ndarray, float]:
-    """Read a whole file as float32 (channels, frames); returns the audio and its sample rate."""
+) -> tuple[np.ndarray, int | float]:
+    """Read a whole file as float32 (channels, frames); returns the audio and its sample rate
+    (an int whenever the rate is a whole number of Hz, as soundfile and pedalboard expect).
+
+    >>> audio, sample_rate = read_audio("song.flac")      # (2, frames) float32, 44100
+    """
     rate = float(sample_rate) if sample_rate is not None else probe(path).sample_rate
     blocks = list(read_blocks(path, sample_rate=sample_rate))
-    return np.concatenate(blocks, axis=1), rate
+    return np.concatenate(blocks, axis=1), int(rate) if rate.is_integer() else rate
 
 
 def to_stereo(block: np.ndarray) -> np.ndarray:

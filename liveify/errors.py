@@ -55,6 +55,12 @@ def require(module_name: str, extra: str):
     try:
         return importlib.import_module(module_name)
     except ImportError as error:
+        # The ONNX Runtime comes from one of two extras, never both.
+        how = (
+            "'liveify[cpu]' (or 'liveify[gpu]' on an NVIDIA GPU)"
+            if extra == "cpu"
+            else f"'liveify[{extra}]'"
+        )
         raise MissingDependencyError(
-            f"{module_name} is not installed ({error}); install it with: pip install 'liveify[{extra}]'"
+            f"{module_name} is not installed ({error}); install it with: pip install {how}"
         ) from None

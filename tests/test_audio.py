@@ -21,7 +21,7 @@ from tests.conftest import tone_mix
 def test_reads_common_formats(write_track, name, subtype):
     path = write_track(name, seconds=1.0, subtype=subtype)
     audio, rate = read_audio(path)
-    assert rate == 44100 and audio.shape[0] == 2
+    assert rate == 44100 and type(rate) is int and audio.shape[0] == 2
     assert abs(audio.shape[1] - 44100) < 2000  # ogg may pad
     reference = tone_mix(1.0, 44100)
     assert np.corrcoef(audio[0, :40000], reference[0, :40000])[0, 1] > 0.99
@@ -133,3 +133,9 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     target = tmp_path / "out.wav"
     write_audio(target, tone_mix(0.1, 44100), 44100)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_the_sample_rate_works_with_soundfile_as_is(write_track, tmp_path):
+    audio, rate = read_audio(write_track("a.wav", seconds=0.2, sample_rate=22050))
+    sf.write(tmp_path / "copy.wav", audio.T, rate)  # soundfile wants an int rate
+    assert sf.info(tmp_path / "copy.wav").samplerate == 22050

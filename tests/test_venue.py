@@ -121,13 +121,17 @@ def test_output_is_the_convolution_of_the_mono_mix_with_each_response():
     np.testing.assert_allclose(np.concatenate(pieces, axis=1), expected, atol=1e-5)
 
 
-def test_zero_mix_is_identity_and_channel_count_is_kept():
+def test_zero_mix_is_identity_and_mono_comes_out_stereo():
     audio = noise(0.5, seed=4)
     np.testing.assert_array_equal(VenueReverb(mix=0.0)(audio, SR), audio)
     mono = noise(0.5, channels=1)
+    np.testing.assert_array_equal(VenueReverb(mix=0.0)(mono, SR), np.repeat(mono, 2, axis=0))
     out = VenueReverb(mix=0.5)(mono, SR)
-    assert out.shape == mono.shape and out.dtype == np.float32
-    assert not np.allclose(out, mono)
+    assert out.shape == (2, mono.shape[1]) and out.dtype == np.float32
+    # The same room as the mono signal played on both sides of a stereo input.
+    both_sides = VenueReverb(mix=0.5)(np.repeat(mono, 2, axis=0), SR)
+    np.testing.assert_allclose(out, both_sides, atol=1e-6)
+    assert abs(np.corrcoef(out[0], out[1])[0, 1]) < 0.9  # a stereo room around a mono source
 
 
 def test_parameters_are_validated_and_named():

@@ -59,7 +59,7 @@ def resolve_whisper_checkpoint(model_name_or_path: str | Path) -> Path:
 def _import_whisper():
     from liveify.errors import require
 
-    return require("whisper", "train")
+    return require("whisper", "lyrics")
 
 
 def load_whisper(model_name_or_path: str | Path, *, device: str = "cpu"):

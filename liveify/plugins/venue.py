@@ -289,8 +289,8 @@ class VenueReverb(Stage):
     frequency-dependent decay and decorrelated left/right tails. The mono mix of the input is
     convolved with the left and right responses (mono-in, stereo-out, like a hall: a sound panned
     left still reverberates on both sides); `width` narrows the reverb towards mono, `mix` blends
-    it with the dry signal. The stage keeps the channel count it is given (a mono input gets the
-    left response only: upmix to stereo first for a wide reverb).
+    it with the dry signal. A mono input comes out stereo (the dry sound in the middle, the room
+    around it); stereo stays stereo.
 
     >>> reverb = VenueReverb(rt60_s=2.8, room_size_m=180, predelay_ms=40, mix=0.35)
     >>> live = reverb(audio, 44100)                    # audio: float32 (channels, samples)
@@ -412,16 +412,18 @@ class VenueReverb(Stage):
                 f"{self._sample_rate:g} Hz signal; call it with reset=True to start a new signal"
             )
         self._sample_rate = sample_rate
-        if self.mix == 0.0:
-            return audio.copy()
         # The room hears the band as one source: the mono mix excites both decorrelated responses
         # (one FFT instead of one per channel), as in a hall where every seat hears every speaker.
         channels = audio.shape[0]
         mono_sum = audio[0] if channels == 1 else audio.sum(axis=0)
+        if channels == 1:  # mono in, stereo out: the dry sound sits in the middle of the room
+            audio = np.repeat(audio, 2, axis=0)
+        if self.mix == 0.0:
+            return audio.copy()
         wet = self._convolver(sample_rate).process(mono_sum)
-        if channels != wet.shape[0]:  # mono gets the left response; more channels alternate
-            wet = wet[np.arange(channels) % wet.shape[0]]
-        if channels == 2 and self.width < 1.0:
+        if audio.shape[0] != wet.shape[0]:  # more than two channels alternate the responses
+            wet = wet[np.arange(audio.shape[0]) % wet.shape[0]]
+        if audio.shape[0] == 2 and self.width < 1.0:
             # Mid/side narrowing; the gain keeps the wet level as decorrelated L/R lose power.
             mid = 0.5 * (wet[0] + wet[1])
             side = (0.5 * self.width) * (wet[0] - wet[1])
