@@ -111,3 +111,20 @@ def test_chain_is_list_like_and_nests():
 def test_chain_rejects_plain_callables_with_a_fix():
     with pytest.raises(TypeError, match="Stage subclass"):
         Chain([lambda audio, sr: audio])
+
+
+def test_a_chain_pickles_by_rebuilding_its_native_plugins():
+    import pickle
+
+    from liveify.errors import ParameterError
+    from liveify.plugins.pa import pa_colouring
+    from liveify.plugins.venue import VenueReverb
+
+    audio = tone_mix(1.0, 44100)
+    chain = Chain([pa_colouring(drive_db=3.0), pedalboard.Chorus(rate_hz=2.0),
+                   VenueReverb(rt60_s=1.2, seed=3), RunningSum()])  # fmt: skip
+    copy = pickle.loads(pickle.dumps(chain))
+    assert repr(copy).count("pedalboard.") == repr(chain).count("pedalboard.")
+    np.testing.assert_array_equal(copy(audio, 44100), chain(audio, 44100))
+    with pytest.raises(ParameterError, match=r"cannot pickle <pedalboard.Mix"):
+        pickle.dumps(Chain([pedalboard.Mix([pedalboard.Gain()])]))

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from liveify.errors import ParameterError
 from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
 
 
@@ -72,6 +73,64 @@ class _Pointwise:
         return out
 
 
+def _constructor_arguments(plugin) -> list[str]:
+    """Names of a built-in pedalboard plugin's constructor arguments, from pybind's signature
+    line (`__init__(self: ..., threshold_db: float = 0, ratio: float = 1, ...) -> None`)."""
+    signature = (type(plugin).__init__.__doc__ or "").splitlines()[0]
+    inside = signature[signature.find("(") + 1 : signature.rfind(")")]
+    names = [part.split(":")[0].strip() for part in inside.split(",")]
+    return [name for name in names if name and name not in ("self", "*args", "**kwargs")]
+
+
+def _portable(plugin):
+    """How to rebuild a member in another process: Liveify stages pickle themselves; native
+    plugins (which cannot be pickled) travel as their class and constructor arguments, VST3/AU
+    plugins as their file and saved state, nested boards member by member."""
+    import pedalboard
+
+    if isinstance(plugin, (Stage, Chain)):
+        return ("stage", plugin)
+    if isinstance(plugin, pedalboard.Pedalboard):
+        return ("board", [_portable(member) for member in plugin])
+    if isinstance(plugin, pedalboard.ExternalPlugin):
+        return ("external", plugin.path_to_plugin_file, bytes(plugin.raw_state))
+    name = type(plugin).__name__
+    arguments = _constructor_arguments(plugin)
+    if (
+        getattr(pedalboard, name, None) is type(plugin)
+        and arguments
+        and all(
+            isinstance(getattr(plugin, argument, None), (int, float, str, bool))
+            for argument in arguments
+        )
+    ):
+        return ("native", name, {argument: getattr(plugin, argument) for argument in arguments})
+    raise ParameterError(
+        f"cannot pickle {plugin!r}: this pedalboard plugin has no parameters to rebuild it from; "
+        "build the chain inside each process instead"
+    )
+
+
+def _rebuilt(portable):
+    import pedalboard
+
+    kind, *data = portable
+    if kind == "stage":
+        return data[0]
+    if kind == "board":
+        return pedalboard.Pedalboard([_rebuilt(member) for member in data[0]])
+    if kind == "external":
+        plugin = pedalboard.load_plugin(data[0])
+        plugin.raw_state = data[1]
+        return plugin
+    name, arguments = data
+    return getattr(pedalboard, name)(**arguments)
+
+
+def _chain_from_portable(members: list) -> Chain:
+    return Chain([_rebuilt(member) for member in members])
+
+
 class Chain:
     """An ordered chain of effects, used exactly like `pedalboard.Pedalboard`.
 
@@ -117,6 +176,10 @@ class Chain:
 
     def index(self, plugin) -> int:
         return self._plugins.index(plugin)
+
+    def __reduce__(self):
+        """Pickle support (process pools): members travel as described by `_portable`."""
+        return _chain_from_portable, ([_portable(plugin) for plugin in self._plugins],)
 
     def __repr__(self) -> str:
         names = ", ".join(repr(plugin) for plugin in self._plugins)
