@@ -35,27 +35,20 @@ _TRUE_PEAK_PHASES = np.stack(
     axis=1,
 )[::-1]
 _PHASE_0_GAIN = float(np.abs(_TRUE_PEAK_PHASES[:, 0]).sum())
-#: Input samples per row of the interpolation product. Each row holds _TRUE_PEAK_STRIDE
-#: consecutive neighbourhoods (stride + taps - 1 samples) and a banded matrix turns it into their
-#: 3 * stride interpolated values: a matrix product wide enough for BLAS to run at speed, from a
-#: copy of the input only ~2x its size (one row per sample, 21 wide, is ~4x slower).
+#: Samples per row of the interpolation product. Each row holds _TRUE_PEAK_STRIDE consecutive
+#: neighbourhoods (stride + taps - 1 samples) and a banded matrix turns it into their 3 * stride
+#: interpolated values, grouped by phase (phase 1 of all 16 samples, then phase 2, then phase 3,
+#: so a sample's largest value is two element-wise maxima): a matrix product wide enough for BLAS
+#: to run at speed, from a copy of the input only ~2x its size.
 _TRUE_PEAK_STRIDE = 16
 _TRUE_PEAK_BANDED = np.zeros(
     (_TRUE_PEAK_STRIDE + _TAPS_PER_PHASE - 1, 3 * _TRUE_PEAK_STRIDE), dtype=np.float32
 )
 for _offset in range(_TRUE_PEAK_STRIDE):
-    _TRUE_PEAK_BANDED[_offset : _offset + _TAPS_PER_PHASE, 3 * _offset : 3 * _offset + 3] = (
-        _TRUE_PEAK_PHASES[:, 1:]
-    )
-#: The same products with the columns grouped by phase (phase 1 of all 16 samples, then phase 2,
-#: then phase 3), so the largest of a sample's three values is two element-wise maxima.
-_TRUE_PEAK_BANDED_BY_PHASE = np.ascontiguousarray(
-    _TRUE_PEAK_BANDED.reshape(-1, _TRUE_PEAK_STRIDE, 3)
-    .transpose(0, 2, 1)
-    .reshape(-1, 3 * _TRUE_PEAK_STRIDE)
-)
-#: Rows per matrix product: ~2 MB of input copy, which stays in cache.
-_TRUE_PEAK_ROWS = 2048
+    for _phase in (1, 2, 3):
+        _TRUE_PEAK_BANDED[
+            _offset : _offset + _TAPS_PER_PHASE, (_phase - 1) * _TRUE_PEAK_STRIDE + _offset
+        ] = _TRUE_PEAK_PHASES[:, _phase]
 #: No interpolated value exceeds the largest sample in its neighbourhood by more than this factor
 #: (the largest absolute tap sum of a phase, ~2.24), so quieter spans cannot raise a true peak.
 _TRUE_PEAK_MAX_OVERSHOOT = float(np.abs(_TRUE_PEAK_PHASES).sum(axis=0).max())
@@ -95,7 +88,7 @@ def true_peak_envelope(audio: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
         peaks = np.zeros((candidates.size, stride), np.float32)
         for channel in audio:
             neighbourhoods = sliding_window_view(channel, width)[::stride][candidates]
-            values = np.abs(neighbourhoods @ _TRUE_PEAK_BANDED_BY_PHASE)
+            values = np.abs(neighbourhoods @ _TRUE_PEAK_BANDED)
             np.maximum(peaks, values[:, :stride], out=peaks)
             np.maximum(peaks, values[:, stride : 2 * stride], out=peaks)
             np.maximum(peaks, values[:, 2 * stride :], out=peaks)
@@ -187,7 +180,7 @@ class LoudnessMeter:
         self._true_peak = 0.0
         # Samples whose interpolated values are still to be computed, led by the neighbourhood
         # before them; starts with the silence before the signal, which is interpolated too.
-        self._peak_history = np.zeros((channels, _TAPS_PER_PHASE - 1), dtype=np.float32)
+        self._peak_history = np.zeros((channels, 2 * TRUE_PEAK_CONTEXT), dtype=np.float32)
 
     def add(self, block: np.ndarray) -> float:
         """Measure the next block, shaped (channels, samples); returns its sample peak.
@@ -217,28 +210,17 @@ class LoudnessMeter:
             self._track_true_peak(np.zeros((self.channels, 0), np.float32), final=True)
 
     def _track_true_peak(self, block: np.ndarray, *, final: bool) -> None:
-        # Interpolated values between samples n and n+1 need the _TAPS_PER_PHASE samples around
-        # them. Whole rows of _TRUE_PEAK_STRIDE values are computed as soon as their
-        # neighbourhoods are in; the rest wait in the history for the next block. At the end the
-        # silence after the signal (and zeros up to a whole row) completes the last rows.
+        # The interpolated values after sample n need samples n - 10 .. n + 10: the last 20
+        # samples wait in the history for the next block. It starts with the silence before the
+        # signal (interpolated too), and at the end the silence after the signal completes it.
         pending = np.concatenate([self._peak_history, block], axis=1)
         if final:
-            padding = _TAPS_PER_PHASE + (-(pending.shape[1] + 1)) % _TRUE_PEAK_STRIDE
-            pending = np.pad(pending, ((0, 0), (0, padding)))
-        rows = max(pending.shape[1] - _TAPS_PER_PHASE + 1, 0) // _TRUE_PEAK_STRIDE
-        width = _TRUE_PEAK_BANDED.shape[0]
-        for first in range(0, rows, _TRUE_PEAK_ROWS):
-            count = min(_TRUE_PEAK_ROWS, rows - first)
-            begin = first * _TRUE_PEAK_STRIDE
-            span = pending[:, begin : begin + (count - 1) * _TRUE_PEAK_STRIDE + width]
-            span_peak = max(float(span.max()), -float(span.min()))
-            if _TRUE_PEAK_MAX_OVERSHOOT * span_peak < self._true_peak:
-                continue
-            for channel in span:
-                neighbourhoods = sliding_window_view(channel, width)[::_TRUE_PEAK_STRIDE]
-                values = np.ascontiguousarray(neighbourhoods) @ _TRUE_PEAK_BANDED
-                self._true_peak = max(self._true_peak, float(values.max()), -float(values.min()))
-        self._peak_history = pending[:, rows * _TRUE_PEAK_STRIDE :].copy()
+            pending = np.pad(pending, ((0, 0), (0, 2 * TRUE_PEAK_CONTEXT)))
+        # Only values that could beat the peak so far are worth interpolating.
+        envelope = true_peak_envelope(pending, floor=self._true_peak)
+        if envelope.size:
+            self._true_peak = max(self._true_peak, float(envelope.max()))
+        self._peak_history = pending[:, max(0, pending.shape[1] - 2 * TRUE_PEAK_CONTEXT) :].copy()
 
     def step_mean_squares(self) -> np.ndarray:
         """K-weighted mean square (summed over channels) of every complete 100 ms step so far."""
