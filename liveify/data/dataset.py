@@ -153,7 +153,7 @@ def prepare_pairs(
 
     pairing = pair_or_fail(studio_dir, live_dir, log)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    cache = PairCache(root / "pairs") if use_cache else None
+    cache = pair_cache(root) if use_cache else None
     transcriber = None
     if align == "lyrics":
         from liveify.data.lyrics import Transcriber
@@ -162,7 +162,6 @@ def prepare_pairs(
             whisper_model, cache_dir=root / "transcripts", device=whisper_device
         )
         transcriber.model_id  # noqa: B018 - a missing checkpoint fails here, once, not per pair
-    settings = {"mel": mel_config.to_dict(), "align": align_config.to_dict()}
 
     songs: list[SongPair] = []
     rejected: list[tuple[str, str]] = []
@@ -172,7 +171,7 @@ def prepare_pairs(
     for pair in bar:
         bar.set_postfix_str(pair.key[:30])
         try:
-            song = _load_or_align(pair, cache, settings, mel_config, align_config)
+            song = prepare_pair(pair, cache, mel_config=mel_config, align_config=align_config)
             reason = None
             if song.align_cost > max_align_cost:
                 reason = (
@@ -213,6 +212,21 @@ def prepare_pairs(
         cache_hits=cache.hits if cache else 0,
         cache_misses=cache.misses if cache else len(pairing.pairs),
     )
+
+
+def pair_cache(cache_dir: str | Path | None = None) -> PairCache:
+    """The cache of aligned pairs in `cache_dir` (default `default_cache_dir()`)."""
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return PairCache(root / "pairs")
+
+
+def prepare_pair(
+    pair, cache: PairCache | None, *, mel_config: MelConfig, align_config: AlignConfig
+) -> SongPair:
+    """One pair's aligned mels as `prepare_pairs` makes them: from `cache`, or aligned now and
+    cached (`liveify prepare` runs this for many pairs at once)."""
+    settings = {"mel": mel_config.to_dict(), "align": align_config.to_dict()}
+    return _load_or_align(pair, cache, settings, mel_config, align_config)
 
 
 def _load_or_align(
