@@ -893,3 +893,9 @@ def eval_command(
         )
         click.echo("  " + ROW_LABELS[row].ljust(24) + cells)
     click.echo(f"report: {output_dir / 'report.md'}")
+
+
+from liveify.batch.commands import batch_command, prepare_command  # noqa: E402
+
+main.add_command(batch_command)
+main.add_command(prepare_command)

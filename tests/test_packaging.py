@@ -25,6 +25,6 @@ def test_the_wheel_has_the_licence_the_type_marker_and_the_models(tmp_path):
     assert "License-Expression: MIT" in text and "Classifier: Typing :: Typed" in text
     # The two ONNX runtimes install the same package: no extra may pull both in.
     requirements = [line for line in text.splitlines() if line.startswith("Requires-Dist:")]
-    for extra in ("train", "lyrics", "dev", "wandb"):
+    for extra in ("train", "lyrics", "dev", "wandb", "ray"):
         runtimes = [r for r in requirements if f"extra == '{extra}'" in r and "onnxruntime" in r]
         assert not runtimes, (extra, runtimes)
