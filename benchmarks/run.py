@@ -26,7 +26,8 @@ from common import REPO, machine, print_rows
 HERE = Path(__file__).resolve().parent
 README = HERE / "README.md"
 #: Benchmark modules in run order; each has `run(quick: bool) -> list[dict]`.
-BENCHMARKS = ("render_speed", "startup", "model_speed", "memory", "data_speed", "train_speed")
+BENCHMARKS = ("render_speed", "startup", "model_speed", "memory", "data_speed", "train_speed",
+              "batch_speed")  # fmt: skip
 RESULTS_HEADING = "## Latest results"
 _MARKER = "@@liveify-benchmark-rows@@"
 _CHILD = """
