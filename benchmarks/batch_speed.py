@@ -9,6 +9,12 @@ fresh output folder: worker start-up (spawning, imports, the render path's first
 inside the timed span for both engines; Ray's own start (`ray.init`) is timed on its own row.
 Tracks are DSP-only renders (`--no-model`, club preset). Rounds alternate the configurations
 and each keeps its best time, since the machine's load moves while the benchmark runs.
+
+On a busy Linux machine with `kernel.sched_autogroup_enabled` the scheduler shares the cores
+between sessions first: local workers live in the benchmark's session and share its one slice
+(so a second worker adds little while other sessions keep the cores busy), while Ray's workers,
+started by its raylet in sessions of their own, each get a slice. Only figures from a quiet
+machine measure the engines themselves; the note gives the load average.
 """
 
 from __future__ import annotations

@@ -122,7 +122,9 @@ def run_batch(
     """Render every album of the catalogue (or of its shard) to OUTROOT/<album name>/.
 
     Albums are independent: a failing album is reported and the others go on. Returns this
-    run's outcomes; OUTROOT/batch-report.json holds them merged with other shards' rows.
+    run's outcomes; OUTROOT/batch-report.json holds them merged with other shards' rows. The
+    local engine spawns its workers as `multiprocessing` does: call this from a script under
+    `if __name__ == "__main__":`.
     """
     from tqdm.auto import tqdm
 
