@@ -90,6 +90,11 @@ def test_resume_renders_a_deleted_output_again_with_the_album_gain(album, tmp_pa
     # Kept tracks are reported with their measurements, as in the run that made them.
     for before, after in zip(first["tracks"], report["tracks"], strict=True):
         assert after["lufs"] == before["lufs"] and after["true_peak_db"] == before["true_peak_db"]
+    # A rerun that keeps everything keeps the album gain in the report, for later partial reruns.
+    assert render(album, "-o", out, "--no-model", "-p", "club").exit_code == 0
+    (out / "2 Ballad.wav").unlink()
+    assert render(album, "-o", out, "--no-model", "-p", "club").exit_code == 0
+    assert (out / "2 Ballad.wav").read_bytes() == ballad
     render(album, "-o", out, "--no-model", "-p", "club", "--force")
     report = json.loads((out / "report.json").read_text())
     assert [t["status"] for t in report["tracks"]] == ["ok", "ok", "ok"]

@@ -216,9 +216,11 @@ def render_album(
             }
 
         rendered = [r for r in pending if r.status == "ok"]
-        loudness = {"target_lufs": settings.target_lufs, "gain_db": None}
+        reused = _reusable_loudness(previous, current_id, results)
+        # With nothing rendered the album keeps the gain its outputs were made with, so a later
+        # partial rerun still matches them.
+        loudness = reused or {"target_lufs": settings.target_lufs, "gain_db": None}
         if rendered:
-            reused = _reusable_loudness(previous, current_id, results)
             loudness = reused or album_loudness(rendered, settings)
             for result in rendered:  # written in pass 2; until then a rerun renders them again
                 result.status = "pending"
