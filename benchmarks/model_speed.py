@@ -75,7 +75,7 @@ def run(quick: bool = False) -> list[dict]:
     import torch
 
     from liveify.export import export_onnx
-    from liveify.export.onnx_export import music_like_window
+    from liveify.export.onnx import music_like_window
     from liveify.mel import MelConfig
     from liveify.model import LiveifyModel, ModelConfig, flops_per_window
     from liveify.plugins.model_stage import LiveModel, physical_cores

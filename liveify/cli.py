@@ -6,6 +6,7 @@ without torch, lightning or whisper.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +14,12 @@ from pathlib import Path
 import click
 
 from liveify import __version__
+from liveify.config import spec_spelling_option_class
 from liveify.errors import LiveifyError
+from liveify.train.options import TrainOptions, train_options
+
+#: The defaults `liveify train` writes with, which `liveify export` finds its way back to.
+_TRAIN_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainOptions)}
 
 
 class LiveifyGroup(click.Group):
@@ -375,328 +381,99 @@ def demo_command(outdir, preset, songs, duration_s, seed, no_progress):
 
 
 @main.command("train")
-@click.argument("studio_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("live_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("studio_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@click.argument("live_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Windows per batch and device.",
+    "--studio-dir",
+    "--studio_dir",
+    "studio_dir_option",
+    cls=spec_spelling_option_class(),
+    type=click.Path(exists=True, file_okay=False),
+    help="The studio folder, instead of STUDIO_DIR.",
 )
 @click.option(
-    "--learning-rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-6,
-    show_default=True,
-    help="Peak AdamW learning rate (warm-up, then cosine decay). The default is the "
-    "spec's and is very low for training from scratch: 1e-4 to 5e-4 is typical.",
+    "--live-dir",
+    "--live_dir",
+    "live_dir_option",
+    cls=spec_spelling_option_class(),
+    type=click.Path(exists=True, file_okay=False),
+    help="The live folder, instead of LIVE_DIR.",
 )
-@click.option(
-    "--weight-decay",
-    type=click.FloatRange(min=0),
-    default=0.05,
-    show_default=True,
-    help="AdamW weight decay on weight matrices.",
-)
-@click.option("--max-epochs", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Stop after this many epochs without a better validation loss.",
-)
-@click.option(
-    "--num-workers",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Data-loader worker processes (clamped to the CPU cores available).",
-)
-@click.option(
-    "--accumulate-grad-batches",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Batches per optimiser step.",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(["32", "16", "bf16", "16-mixed", "bf16-mixed"]),
-    default="bf16-mixed",
-    show_default=True,
-    help="16/bf16 mean mixed precision, as in Lightning; falls back with a note where "
-    "the hardware lacks it (16-mixed on CPU -> bf16-mixed).",
-)
-@click.option(
-    "--train-split",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.8,
-    show_default=True,
-    help="Share of songs (not windows) for training.",
-)
-@click.option(
-    "--window-overlap",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.5,
-    show_default=True,
-    help="Overlap of consecutive context windows within a song.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds the split, initialisation, shuffling and augmentation.",
-)
-@click.option(
-    "--development-mode",
-    is_flag=True,
-    help="One short epoch (4 training, 2 validation batches) to check the setup.",
-)
-@click.option("--embed-dim", type=click.IntRange(min=4), default=512, show_default=True)
-@click.option(
-    "--num-transformer-layers",
-    type=click.IntRange(min=0),
-    default=4,
-    show_default=True,
-    help="Transformer layers before the GRU (and again after it).",
-)
-@click.option("--num-heads", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option(
-    "--mlp-ratio", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True
-)
-@click.option("--gru-layers", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option(
-    "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True
-)
-@click.option(
-    "--attention-dropout",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.1,
-    show_default=True,
-)
-@click.option("--patch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--n-mels",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    help="Mel bands (a multiple of --patch-size).",
-)
-@click.option(
-    "--context-length",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Segments of 0.5 s per context window (64 -> 1408 frames, 32 s).",
-)
-@click.option(
-    "--use-augmentation/--no-augmentation",
-    default=True,
-    show_default=True,
-    help="SpecAugment and noise on training windows (never on validation).",
-)
-@click.option(
-    "--aug-probability",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Share of training windows augmented.",
-)
-@click.option(
-    "--aug-freq-mask",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="Widest frequency mask, in mel bands.",
-)
-@click.option(
-    "--aug-time-mask",
-    type=click.IntRange(min=0),
-    default=40,
-    show_default=True,
-    help="Widest time mask, in frames.",
-)
-@click.option(
-    "--aug-noise-std",
-    type=click.FloatRange(min=0),
-    default=0.01,
-    show_default=True,
-    help="Gaussian noise on the normalised mel (0.01 is about 0.4 dB).",
-)
-@click.option(
-    "--align",
-    type=click.Choice(["dtw", "lyrics"]),
-    default="dtw",
-    show_default=True,
-    help="dtw: chroma + onset DTW; lyrics: also require matching Whisper transcripts.",
-)
-@click.option(
-    "--max-align-cost",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Reject pairs whose mean DTW cost is higher  [default: 0.2]",
-)
-@click.option(
-    "--min-lyric-similarity",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="With --align lyrics, reject pairs below this similarity  [default: 0.5]",
-)
-@click.option(
-    "--whisper-model",
-    default=None,
-    help="Whisper model name or checkpoint path for --align lyrics  [default: base]; "
-    "weights are never downloaded here.",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Cache of aligned pairs and transcripts  [default: ~/.cache/liveify]",
-)
-@click.option(
-    "--checkpoint-dir",
-    type=click.Path(file_okay=False),
-    default="checkpoints",
-    show_default=True,
-    help="Where best.ckpt and last.ckpt go.",
-)
-@click.option(
-    "--log-dir",
-    type=click.Path(file_okay=False),
-    default="logs",
-    show_default=True,
-)
-@click.option(
-    "--logger",
-    type=click.Choice(["tensorboard", "wandb"]),
-    default="tensorboard",
-    show_default=True,
-    help="wandb needs `pip install 'liveify[wandb]'` and runs offline without an API key.",
-)
-@click.option(
-    "--accelerator",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="auto: CUDA when a GPU is visible, else CPU.",
-)
-@click.option(
-    "--devices",
-    default="auto",
-    show_default=True,
-    help="Devices per node: auto, a count (4) or indices (0,1).",
-)
-@click.option("--num-nodes", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--strategy",
-    type=click.Choice(["auto", "ddp", "ddp_spawn"]),
-    default="auto",
-    show_default=True,
-    help="ddp for several GPUs or nodes (auto picks it too).",
-)
-@click.option(
-    "--resume",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Continue from a checkpoint (e.g. checkpoints/last.ckpt).",
-)
-@click.option(
-    "--export",
-    "export_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Export the best checkpoint to this ONNX file at the end.",
-)
-def train_command(studio_dir, live_dir, **options):
+@train_options
+@click.pass_context
+def train_command(ctx, studio_dir, live_dir, studio_dir_option, live_dir_option, **values):
     """Train a live-conversion model on paired STUDIO_DIR and LIVE_DIR recordings.
 
     Files are paired by song name, aligned (cached), split into training and validation
-    songs, and fitted with early stopping; prints where the best checkpoint went.
+    songs, and fitted with early stopping into CHECKPOINT_DIR/version_N/; CHECKPOINT_DIR's
+    best.ckpt and last.ckpt name the newest run's. After the first steps it prints the time per
+    step and per epoch. Every option also accepts the original specification's spelling
+    (--batch_size, --studio_dir, --no_augmentation, ...), and `python -m liveify.train` is this
+    command.
 
     \b
     Examples:
       liveify demo-data demo/ --songs 8
       liveify train demo/studio demo/live --learning-rate 3e-4 --export model.onnx
-      liveify train studio/ live/ --development-mode          # quick setup check
+      liveify train studio/ live/ --development-mode          # first song pair only
       liveify train studio/ live/ --devices 4 --strategy ddp  # four GPUs
       liveify train studio/ live/ --num-nodes 2 --devices 8 --strategy ddp
           # run on every node with MASTER_ADDR, MASTER_PORT, NODE_RANK set
       liveify train studio/ live/ --resume checkpoints/last.ckpt
     """
-    from liveify.data.augment import AugmentConfig
-    from liveify.errors import ParameterError
-    from liveify.mel import MelConfig
-    from liveify.model import ModelConfig
-    from liveify.train import TrainOptions, format_summary, train
+    from liveify.train import format_summary, resumed_configs, train
+    from liveify.train.options import MEL_OPTIONS, MODEL_OPTIONS, configs_from_values
 
-    mel_config = MelConfig(n_mels=options["n_mels"], context_length=options["context_length"])
-    if mel_config.context_frames % options["patch_size"]:
-        raise ParameterError(
-            f"--context-length {options['context_length']} gives {mel_config.context_frames} "
-            f"frames, not a multiple of --patch-size {options['patch_size']}; change either"
+    studio_dir = _one_folder("studio", studio_dir, studio_dir_option)
+    live_dir = _one_folder("live", live_dir, live_dir_option)
+    model_config, mel_config, options = configs_from_values(values)
+    if options.resume:  # the checkpoint's settings, and those given here must agree with them
+        given = {
+            name
+            for name in (*MODEL_OPTIONS, *MEL_OPTIONS)
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        }
+        model_config, mel_config = resumed_configs(
+            options.resume,
+            {name: values[name] for name in given if name in MODEL_OPTIONS},
+            {name: values[name] for name in given if name in MEL_OPTIONS},
         )
-    model_config = ModelConfig(
-        embed_dim=options["embed_dim"],
-        num_heads=options["num_heads"],
-        num_transformer_layers=options["num_transformer_layers"],
-        mlp_ratio=options["mlp_ratio"],
-        gru_layers=options["gru_layers"],
-        dropout=options["dropout"],
-        attention_dropout=options["attention_dropout"],
-        patch_size=options["patch_size"],
-        n_mels=mel_config.n_mels,
-        context_frames=mel_config.context_frames,
-    )
-    augment = AugmentConfig(
-        enabled=options["use_augmentation"],
-        probability=options["aug_probability"],
-        freq_mask_bins=options["aug_freq_mask"],
-        time_mask_frames=options["aug_time_mask"],
-        noise_std=options["aug_noise_std"],
-    )
-    train_options = TrainOptions(
-        batch_size=options["batch_size"],
-        learning_rate=options["learning_rate"],
-        weight_decay=options["weight_decay"],
-        max_epochs=options["max_epochs"],
-        patience=options["patience"],
-        num_workers=options["num_workers"],
-        accumulate_grad_batches=options["accumulate_grad_batches"],
-        precision=options["precision"],
-        train_split=options["train_split"],
-        window_overlap=options["window_overlap"],
-        development_mode=options["development_mode"],
-        augment=augment,
-        align=options["align"],
-        max_align_cost=options["max_align_cost"],
-        min_lyric_similarity=options["min_lyric_similarity"],
-        whisper_model=options["whisper_model"],
-        cache_dir=options["cache_dir"],
-        checkpoint_dir=options["checkpoint_dir"],
-        log_dir=options["log_dir"],
-        logger=options["logger"],
-        accelerator=options["accelerator"],
-        devices=options["devices"],
-        num_nodes=options["num_nodes"],
-        strategy=options["strategy"],
-        resume=options["resume"],
-        seed=options["seed"],
-        export=options["export_path"],
-    )
     result = train(
         studio_dir,
         live_dir,
         model_config=model_config,
         mel_config=mel_config,
-        options=train_options,
+        options=options,
         echo=lambda line: click.echo(line, err=True),
     )
     if result.is_global_zero:  # with DDP every process returns here; one report is enough
         click.echo(format_summary(result))
+
+
+def _one_folder(side: str, argument, option):
+    if argument and option and Path(argument).resolve() != Path(option).resolve():
+        raise click.UsageError(f"{side.upper()}_DIR {argument} and --{side}-dir {option} differ")
+    folder = argument or option
+    if folder is None:
+        raise click.UsageError(
+            f"missing the {side} folder: give STUDIO_DIR LIVE_DIR, or --studio-dir and --live-dir"
+        )
+    return folder
+
+
+def run_train_command(prog_name: str) -> None:
+    """Run `liveify train` as a program of its own (`python -m liveify.train`), with the same
+    one-line errors."""
+    try:
+        train_command.main(prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except LiveifyError as error:
+        click.secho(f"liveify: error: {error}", fg="red", err=True)
+        sys.exit(2)
 
 
 @main.command("demo-data")
@@ -735,7 +512,14 @@ def demo_data_command(outdir, songs, duration_s, seed):
 
 
 @main.command("export")
-@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=_TRAIN_DEFAULTS["checkpoint_dir"],
+    show_default=True,
+    help="Without CHECKPOINT: export the newest run's best checkpoint in this folder.",
+)
 @click.option(
     "-o",
     "--output",
@@ -762,10 +546,11 @@ def demo_data_command(outdir, songs, duration_s, seed):
     help="Export attention as one ONNX Runtime MultiHeadAttention node (~7 % faster on CPU); "
     "--no-fused-attention keeps standard ONNX ops for other runtimes.",
 )
-def export_command(checkpoint, output_path, opset, fp16, fused_attention):
+def export_command(checkpoint, checkpoint_dir, output_path, opset, fp16, fused_attention):
     """Export a trained CHECKPOINT to ONNX for `liveify render --model`.
 
-    CHECKPOINT is a Lightning .ckpt from `liveify train` or a plain .pt holding model_config,
+    CHECKPOINT is a Lightning .ckpt from `liveify train` (default: the newest run's best, from
+    --checkpoint-dir; the ONNX file then goes beside it) or a plain .pt holding model_config,
     mel_config and state_dict (loaded with weights_only=True). The ONNX file has a dynamic batch
     axis and carries the model and mel configs and training facts, so LiveModel needs nothing
     else. It is written only if ONNX Runtime matches torch on random and music-like windows
@@ -773,12 +558,15 @@ def export_command(checkpoint, output_path, opset, fp16, fused_attention):
 
     \b
     Examples:
+      liveify export -o model.onnx                   # the newest training run's best
       liveify export runs/best.ckpt -o model.onnx
       liveify export runs/best.ckpt -o model-fp16.onnx --fp16
       liveify render album/ --model model.onnx
     """
+    from liveify.checkpoint import newest_best_checkpoint
     from liveify.export import export_checkpoint
 
+    checkpoint = checkpoint or newest_best_checkpoint(checkpoint_dir)
     output_path = output_path or checkpoint.with_suffix(".onnx")
     click.echo(f"exporting {checkpoint} -> {output_path} (parity-checked) ...")
     report = export_checkpoint(

@@ -64,3 +64,10 @@ def require(module_name: str, extra: str):
         raise MissingDependencyError(
             f"{module_name} is not installed ({error}); install it with: pip install {how}"
         ) from None
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name if it has none), for one-line
+    errors that wrap a library's multi-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__

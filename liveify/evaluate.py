@@ -393,7 +393,7 @@ def training_songs(model_path: Path | None, checkpoint_path: Path | None = None)
 
         info = read_metadata(model_path).get("training_info") or {}
     if "train_songs" not in info and checkpoint_path is not None:
-        from liveify.model import load_checkpoint
+        from liveify.checkpoint import load_checkpoint
 
         info = load_checkpoint(checkpoint_path)[2].get("training_info") or {}
     songs = info.get("train_songs")

@@ -10,19 +10,16 @@ onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
 
 import liveify  # noqa: E402
+import liveify.export.onnx as onnx_export  # noqa: E402
+from liveify.checkpoint import save_checkpoint  # noqa: E402
 from liveify.errors import ModelFileError, ParameterError  # noqa: E402
-from liveify.export import (  # noqa: E402
-    PARITY_BOUND,
-    export_checkpoint,
-    export_onnx,
-    onnx_export,
-)
+from liveify.export import PARITY_BOUND, export_checkpoint, export_onnx  # noqa: E402
 from liveify.mel import MelConfig  # noqa: E402
-from liveify.model import LiveifyModel, ModelConfig, save_checkpoint  # noqa: E402
+from liveify.model import LiveifyModel, ModelConfig  # noqa: E402
 from liveify.model_file import read_metadata  # noqa: E402
 
 TINY = ModelConfig(
-    embed_dim=32, num_heads=2, num_transformer_layers=1, n_mels=32, context_frames=64
+    embed_dim=32, num_heads=2, num_transformer_layers=2, n_mels=32, context_frames=64
 )
 TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)
 
@@ -83,6 +80,7 @@ def test_metadata_describes_the_model(tmp_path, tiny_model):
     export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12, "epochs": 3})
     meta = read_metadata(path)
     assert ModelConfig.from_dict(meta["model_config"]) == TINY
+    assert meta["model_config"]["layer_convention"] == "total"
     assert MelConfig.from_dict(meta["mel_config"]) == TINY_MEL
     assert meta["training_info"] == {"songs": 12, "epochs": 3}
     assert meta["liveify_version"] == liveify.__version__
@@ -136,6 +134,28 @@ def test_export_from_a_plain_checkpoint_carries_training_info(tmp_path, tiny_mod
     meta = read_metadata(tmp_path / "model.onnx")
     assert meta["training_info"] == {"epochs": 4, "val_loss": 0.125, "checkpoint": "best.pt"}
     assert MelConfig.from_dict(meta["mel_config"]) == TINY_MEL
+    # what a finished run knows beyond the file is added, and wins
+    export_checkpoint(checkpoint, tmp_path / "run.onnx", training_info={"epochs": 5, "steps": 9})
+    meta = read_metadata(tmp_path / "run.onnx")
+    assert meta["training_info"] == {
+        "epochs": 5, "steps": 9, "val_loss": 0.125, "checkpoint": "best.pt",
+    }  # fmt: skip
+
+
+def test_bundled_model_metadata_counts_layers_per_side():
+    """The bundled model was exported before the total convention: its metadata has no
+    `layer_convention`, and read that way it describes the graph (one attention softmax or fused
+    attention node per transformer layer)."""
+    from pathlib import Path
+
+    path = Path(liveify.__file__).parent / "models" / "demo.onnx"
+    stored = read_metadata(path)["model_config"]
+    assert "layer_convention" not in stored and stored["num_transformer_layers"] == 1
+    config = ModelConfig.from_dict(stored)
+    assert (config.layers_before_gru, config.layers_after_gru) == (1, 1)
+    nodes = [node.op_type for node in onnx.load(str(path)).graph.node]
+    attention = nodes.count("MultiHeadAttention") + nodes.count("Softmax")
+    assert attention == config.num_transformer_layers == 2
 
 
 def test_read_metadata_errors_name_the_file_and_the_fix(tmp_path):
@@ -178,6 +198,20 @@ def test_export_command_writes_a_checked_model(tmp_path, tiny_model):
 
     missing = CliRunner().invoke(main, ["export", str(tmp_path / "nope.ckpt")])
     assert missing.exit_code != 0 and "not found" in missing.output
+
+    # no CHECKPOINT: the newest training run's best, from --checkpoint-dir
+    from liveify.checkpoint import new_run_folder, point_latest
+
+    runs = tmp_path / "checkpoints"
+    old, newest = new_run_folder(runs), new_run_folder(runs)
+    for run in (old, newest):
+        save_checkpoint(run / "best.ckpt", tiny_model, extra={"mel_config": TINY_MEL})
+    point_latest(runs, newest / "best.ckpt")
+    result = CliRunner().invoke(main, ["export", "--checkpoint-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert (newest / "best.onnx").is_file() and not (old / "best.onnx").exists()
+    empty = CliRunner().invoke(main, ["export", "--checkpoint-dir", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "no best.ckpt" in empty.output
     help_text = CliRunner().invoke(main, ["export", "--help"]).output
     assert "liveify export runs/best.ckpt -o model.onnx" in help_text
 

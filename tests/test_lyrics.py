@@ -116,7 +116,10 @@ def test_transcripts_are_computed_once_then_cached(tiny_whisper, short_demo, tmp
 
 def test_prepare_pairs_with_lyrics_gate(tiny_whisper, short_demo, tmp_path, one_thread):
     dirs = (short_demo / "studio", short_demo / "live")
+    # The random model's "words" and their times are noise, so the anchors they make may pull
+    # the path off; the cost limit is lifted to test the lyrics gate alone.
     kwargs = {"align": "lyrics", "whisper_model": tiny_whisper, "cache_dir": tmp_path}
+    kwargs.update(max_align_cost=10.0)
     kwargs.update(progress=False, log=None)
     torch.manual_seed(0)  # Whisper's temperature fallback samples
     try:

@@ -1,38 +1,28 @@
-"""Tests for the ViT-GRU model, its FLOP count and checkpoint I/O (tiny configs)."""
+"""Tests for the ViT-GRU model, its configuration and its FLOP count (tiny configs)."""
 
 from __future__ import annotations
-
-import pickle
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from liveify.errors import ModelFileError, ParameterError  # noqa: E402
+from liveify.errors import ParameterError  # noqa: E402
 from liveify.model import (  # noqa: E402
     LiveifyModel,
     ModelConfig,
     count_parameters,
     flops_per_window,
-    load_checkpoint,
-    save_checkpoint,
+    size_summary,
 )
 
 TINY = ModelConfig(
     embed_dim=32,
     num_heads=2,
-    num_transformer_layers=1,
+    num_transformer_layers=2,
     n_mels=32,
     context_frames=64,
     patch_size=16,
 )
-
-
-class _NotPlainData:
-    """An arbitrary pickled class: a weights-only load must refuse it."""
-
-    def __reduce__(self):
-        return (print, ("arbitrary code ran",))
 
 
 @pytest.fixture
@@ -134,140 +124,99 @@ def test_flops_match_a_hand_count_for_a_minimal_model():
     assert flops_per_window(config) == 2 * (16 + 480 + 16)
 
 
-def test_plain_checkpoint_round_trip(tmp_path, tiny_model):
-    path = save_checkpoint(
-        tmp_path / "model.pt",
-        tiny_model,
-        TINY,
-        extra={"mel_config": {"n_mels": 32}, "training_info": {"epochs": 3, "songs": ["a"]}},
-    )
-    model, config, info = load_checkpoint(path)
-    assert config == TINY
-    assert info["format"] == "plain"
-    assert info["mel_config"] == {"n_mels": 32}
-    assert info["training_info"] == {"epochs": 3, "songs": ["a"]}
+# --- the original specification's interface -------------------------------------------------------
+
+
+def test_layer_count_is_the_total_split_around_the_gru():
+    for total, before, after in [(8, 4, 4), (6, 3, 3), (7, 4, 3), (1, 1, 0), (0, 0, 0)]:
+        config = ModelConfig(**{**TINY.to_dict(), "num_transformer_layers": total})
+        model = LiveifyModel(config)
+        assert (len(model.encoder), len(model.decoder)) == (before, after)
+        assert (config.layers_before_gru, config.layers_after_gru) == (before, after)
+
+
+def test_spec_memory_tip_builds_3_plus_3_layers_of_12_2_million_parameters():
+    """`--embed_dim 384 --num_transformer_layers 6` from the spec: 3 + 3 layers, 12.2 M
+    parameters, 21.7 GFLOP per window (built on the meta device, never trained)."""
+    config = ModelConfig(embed_dim=384, num_transformer_layers=6)
+    with torch.device("meta"):
+        model = LiveifyModel(config)
+    assert (len(model.encoder), len(model.decoder)) == (3, 3)
+    assert round(count_parameters(model) / 1e6, 1) == 12.2
+    assert round(flops_per_window(config) / 1e9, 1) == 21.7
+    assert size_summary(config) == "12.2 M parameters, 21.7 GFLOP per 1408-frame window"
+    assert size_summary(ModelConfig()).startswith("27.9 M parameters, 47.3 GFLOP")
+
+
+def test_spec_keyword_constructor_builds_the_default_model():
+    spec = dict(
+        input_fdim=128, input_tdim=1408, patch_size=(16, 16), embed_dim=512,
+        num_transformer_layers=8, num_heads=8, mlp_ratio=4.0, gru_layers=2,
+        dropout=0.1, attention_dropout=0.1,
+    )  # fmt: skip
+    with torch.device("meta"):
+        model = LiveifyModel(**spec)
+        reference = LiveifyModel(ModelConfig())
+    assert model.config == ModelConfig()
+    assert model.config.freq_patches * model.config.time_patches == 704  # 8 x 88 patches
+    assert count_parameters(model) == count_parameters(reference)
+    with pytest.raises(ParameterError, match="not both"):
+        LiveifyModel(ModelConfig(), embed_dim=32)
+    with pytest.raises(ParameterError, match="'input_fdims'"):
+        LiveifyModel(input_fdims=128)
+
+
+def test_rectangular_patches_run_and_cover_the_window():
+    config = ModelConfig.from_keywords(
+        input_fdim=32, input_tdim=64, patch_size=(16, 8), embed_dim=32, num_heads=2,
+        num_transformer_layers=2,
+    )  # fmt: skip
+    assert config.patch_shape == (16, 8) and (config.freq_patches, config.time_patches) == (2, 8)
+    model = LiveifyModel(config).eval()
     mel = torch.rand(2, 1, 32, 64) * 2 - 1
-    tiny_model.eval()
-    torch.testing.assert_close(model(mel), tiny_model(mel))
-    assert not model.training
-    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temp file left
+    output = model(mel)
+    assert output.shape == mel.shape
+    # every output frame depends on its own input frame: the fold-back puts pixels in place
+    changed = mel.clone()
+    changed[..., 60] = -1.0
+    difference = (model(changed) - output).abs().amax(dim=(0, 1, 2))
+    assert difference[60] > 0
+    with pytest.raises(ParameterError, match="patch's 8 frames"):
+        model(torch.zeros(1, 1, 32, 60))
+    assert ModelConfig(patch_size=(16, 16)) == ModelConfig(patch_size=16)
+    assert ModelConfig.from_dict(config.to_dict()) == config
 
 
-def test_lightning_checkpoint_layout_is_accepted(tmp_path, tiny_model):
-    """Lightning's layout: `model.`-prefixed keys, configs under hyper_parameters."""
-    checkpoint = {
-        "epoch": 7,
-        "global_step": 140,
-        "pytorch-lightning_version": "2.6.6",
-        "state_dict": {f"model.{key}": value for key, value in tiny_model.state_dict().items()},
-        "hyper_parameters": {
-            "model_config": TINY.to_dict(),
-            "mel_config": {"n_mels": 32},
-            "songs": 12,
-        },
-        "callbacks": {
-            "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}": {
-                "monitor": "val_loss",
-                "best_model_score": torch.tensor(0.25),
-            }
-        },
-        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-4}]}],
-    }
-    torch.save(checkpoint, tmp_path / "last.ckpt")
-    model, config, info = load_checkpoint(tmp_path / "last.ckpt")
-    assert config == TINY and info["format"] == "lightning"
-    assert info["training_info"] == {
-        "epoch": 7,
-        "global_step": 140,
-        "best_score": 0.25,
-        "monitor": "val_loss",
-        "songs": 12,
-    }
-    assert info["mel_config"] == {"n_mels": 32}
-    mel = torch.rand(1, 1, 32, 64) * 2 - 1
-    tiny_model.eval()
-    torch.testing.assert_close(model(mel), tiny_model(mel))
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"patch_size": (16, 16, 1)}, "patch_size"),
+        ({"patch_size": "16"}, "patch_size"),
+        ({"patch_size": (0, 16)}, "patch_size"),
+        ({"embed_dim": "512"}, "embed_dim"),
+        ({"num_heads": 3}, "num_heads"),
+        ({"num_transformer_layers": -1}, "num_transformer_layers"),
+        ({"mlp_ratio": 0}, "mlp_ratio"),
+        ({"gru_layers": 1.5}, "gru_layers"),
+        ({"dropout": True}, "dropout"),
+        ({"context_frames": 1400}, "context_frames"),
+    ],
+)
+def test_invalid_values_are_parameter_errors_naming_the_argument(changes, named):
+    with pytest.raises(ParameterError, match=rf"ModelConfig\.{named} ="):
+        ModelConfig(**changes)
+    keywords = {("input_tdim" if key == "context_frames" else key): value
+                for key, value in changes.items()}  # fmt: skip
+    with pytest.raises(ParameterError, match=named):
+        LiveifyModel(**keywords)
 
 
-def test_checkpoint_with_pickled_object_is_refused(tmp_path, tiny_model):
-    path = tmp_path / "evil.pt"
-    torch.save(
-        {
-            "model_config": TINY.to_dict(),
-            "state_dict": tiny_model.state_dict(),
-            "x": _NotPlainData(),
-        },
-        path,
-    )
-    with pytest.raises(ModelFileError, match="weights-only"):
-        load_checkpoint(path)
-
-
-def test_bad_checkpoints_name_the_file(tmp_path, tiny_model):
-    with pytest.raises(ModelFileError, match="not found"):
-        load_checkpoint(tmp_path / "missing.pt")
-    garbage = tmp_path / "garbage.pt"
-    garbage.write_bytes(pickle.dumps([1, 2, 3]))
-    with pytest.raises(ModelFileError, match=r"garbage\.pt"):
-        load_checkpoint(garbage)
-    no_config = tmp_path / "no_config.pt"
-    torch.save({"state_dict": tiny_model.state_dict()}, no_config)
-    with pytest.raises(ModelFileError, match="no model_config"):
-        load_checkpoint(no_config)
-    mismatch = tmp_path / "mismatch.pt"
-    torch.save(
-        {
-            "model_config": {**TINY.to_dict(), "embed_dim": 64},
-            "state_dict": tiny_model.state_dict(),
-        },
-        mismatch,
-    )
-    with pytest.raises(ModelFileError, match="do not match"):
-        load_checkpoint(mismatch)
-
-
-@pytest.mark.slow
-def test_real_lightning_checkpoint_loads_weights_only(tmp_path):
-    """A checkpoint written by an actual Trainer (callbacks, optimizer, loops) loads safely."""
-    pl = pytest.importorskip("pytorch_lightning")
-
-    class TinyModule(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = LiveifyModel(TINY)
-            self.save_hyperparameters(
-                {"model_config": TINY.to_dict(), "mel_config": {"n_mels": 32}, "songs": 2}
-            )
-
-        def training_step(self, batch, batch_index):
-            (mel,) = batch
-            return (self.model(mel) - mel).pow(2).mean()
-
-        def validation_step(self, batch, batch_index):
-            (mel,) = batch
-            self.log("val_loss", (self.model(mel) - mel).pow(2).mean())
-
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=1e-3)
-
-    data = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.rand(4, 1, 32, 64) * 2 - 1), batch_size=2
-    )
-    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="val_loss")
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[checkpoint, pl.callbacks.EarlyStopping(monitor="val_loss")],
-    )
-    module = TinyModule()
-    trainer.fit(module, data, data)
-    model, config, info = load_checkpoint(checkpoint.best_model_path)
-    assert config == TINY and info["format"] == "lightning"
-    assert info["training_info"]["epoch"] == 0 and info["training_info"]["songs"] == 2
-    assert info["training_info"]["monitor"] == "val_loss"
-    mel = torch.rand(1, 1, 32, 64) * 2 - 1
-    module.model.eval()
-    torch.testing.assert_close(model(mel), module.model(mel))
+def test_configs_written_per_side_read_as_the_same_network():
+    """Configs from before the total convention (no `layer_convention` key) count per side."""
+    legacy = {key: value for key, value in TINY.to_dict().items() if key != "layer_convention"}
+    legacy["num_transformer_layers"] = 1
+    config = ModelConfig.from_dict(legacy)
+    assert config.num_transformer_layers == 2 and config == TINY
+    assert TINY.to_dict()["layer_convention"] == "total"
+    with pytest.raises(ParameterError, match="layer_convention"):
+        ModelConfig.from_dict({**TINY.to_dict(), "layer_convention": "per_block"})

@@ -32,6 +32,8 @@ class AlignConfig(DictConfig):
         smooth studio->live map; longer is steadier, shorter follows sudden tempo changes.
     max_cells : largest DTW cost matrix (studio x live DTW frames); longer recordings get a larger
         `downsample` automatically so memory stays bounded (~20 bytes per cell).
+    anchor_tolerance_s : with lyric anchors (`--align lyrics`), the path must pass within this
+        many seconds of each anchor's live time; about twice Whisper's word-time error.
     """
 
     downsample: int = 4
@@ -39,9 +41,11 @@ class AlignConfig(DictConfig):
     max_offset_s: float = 60.0
     smoothing_s: float = 2.0
     max_cells: int = 12_000_000
+    anchor_tolerance_s: float = 1.0
 
     def __post_init__(self):
         checks = {
+            "anchor_tolerance_s": self.anchor_tolerance_s > 0.0,
             "downsample": self.downsample >= 1,
             "onset_weight": 0.0 <= self.onset_weight <= 1.0,
             "max_offset_s": self.max_offset_s >= 0.0,
@@ -125,8 +129,16 @@ def _unit_columns(chroma: np.ndarray) -> np.ndarray:
     return chroma / (np.linalg.norm(chroma, axis=0, keepdims=True) + 1e-9)
 
 
+#: Cost added to DTW cells an anchor rules out (features cost at most ~1 per cell).
+OFF_PATH_COST = 1e3
+
+
 def align_features(
-    studio: AlignmentFeatures, live: AlignmentFeatures, mel_config: MelConfig, config: AlignConfig
+    studio: AlignmentFeatures,
+    live: AlignmentFeatures,
+    mel_config: MelConfig,
+    config: AlignConfig,
+    anchors: list[tuple[float, float]] | None = None,
 ) -> Alignment:
     """Subsequence DTW of studio against live features and a smoothed studio->live frame map.
 
@@ -134,6 +146,8 @@ def align_features(
     `max_offset_s` of its beginning and ends within `max_offset_s` of its end. Steps (1,1), (1,2),
     (2,1) bound the local tempo ratio to [1/2, 2], which keeps the path from stalling on a crowd
     intro or a fade-out; the non-diagonal steps cost double so a straight path is preferred.
+    `anchors` ((studio_s, live_s) pairs, from `liveify.data.lyrics.lyric_anchors`) constrain the
+    path to pass within `anchor_tolerance_s` of each; `cost` stays the features' cost.
     """
     import librosa
     from scipy.signal import savgol_filter
@@ -160,8 +174,11 @@ def align_features(
     cost = (1.0 - w) * (1.0 - studio_chroma.T @ live_chroma)
     cost += w * np.abs(studio_onset[:, None] - live_onset[None, :])
     cost = np.clip(cost, 0.0, None)
-    max_offset = max(1, int(np.ceil(config.max_offset_s / (mel_config.frame_duration_s * factor))))
-    cost[0, max_offset:] = 1e3  # the song must start within max_offset_s of the live recording
+    dtw_frame_s = mel_config.frame_duration_s * factor
+    max_offset = max(1, int(np.ceil(config.max_offset_s / dtw_frame_s)))
+    feature_rows = _constrain_to_anchors(cost, anchors or [], dtw_frame_s, config)
+    feature_rows.setdefault(0, cost[0].copy())
+    cost[0, max_offset:] = OFF_PATH_COST  # the song must start within max_offset_s of the live
 
     step_sizes = np.array([[1, 1], [1, 2], [2, 1]])
     step_weights = np.array([1.0, 2.0, 2.0])
@@ -184,6 +201,8 @@ def align_features(
             steps, step_sizes_sigma=step_sizes, subseq=True, start=end
         )
     )[::-1]
+    for row, values in feature_rows.items():
+        cost[row] = values
     mean_cost = float(np.mean(cost[path[:, 0], path[:, 1]]))
 
     # DTW frame centres in mel frames; one live position per studio DTW frame (steps of 2 skip).
@@ -203,6 +222,26 @@ def align_features(
     live_frame = np.clip(live_frame, 0.0, live_frames - 1)
     raw_path = np.stack([path[:, 0] * factor, np.minimum(path[:, 1], n_live - 1) * factor], axis=1)
     return Alignment(live_frame=live_frame, cost=mean_cost, path=raw_path, downsample=factor)
+
+
+def _constrain_to_anchors(
+    cost: np.ndarray, anchors, dtw_frame_s: float, config: AlignConfig
+) -> dict[int, np.ndarray]:
+    """Raise the cost of every cell of an anchor's rows farther than the tolerance from its live
+    frame; returns the original rows. Two rows per anchor: a (2,1) step may skip one row, never
+    two."""
+    n_studio, n_live = cost.shape
+    tolerance = max(1, round(config.anchor_tolerance_s / dtw_frame_s))
+    original: dict[int, np.ndarray] = {}
+    for studio_s, live_s in anchors:
+        anchor_row, live_frame = round(studio_s / dtw_frame_s), round(live_s / dtw_frame_s)
+        if not (0 <= anchor_row < n_studio and 0 <= live_frame < n_live):
+            continue
+        for row in range(anchor_row, min(anchor_row + 2, n_studio)):
+            original.setdefault(row, cost[row].copy())
+            cost[row, : max(0, live_frame - tolerance)] = OFF_PATH_COST
+            cost[row, live_frame + tolerance + 1 :] = OFF_PATH_COST
+    return original
 
 
 def warp_frames(live_mel: np.ndarray, live_frame: np.ndarray) -> np.ndarray:
@@ -243,10 +282,13 @@ def align_recordings(
     *,
     mel_config: MelConfig,
     align_config: AlignConfig | None = None,
+    anchors: list[tuple[float, float]] | None = None,
 ) -> AlignedPair:
     """Read a studio and a live file, align them by DTW and warp the live mel onto the studio.
 
-    The cost is reported, not judged: callers compare `alignment.cost` with their threshold.
+    `anchors` ((studio_s, live_s) moments known to match, e.g. the same sung words) constrain
+    the path. The cost is reported, not judged: callers compare `alignment.cost` with their
+    threshold.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -261,5 +303,5 @@ def align_recordings(
         live_job = pool.submit(read_and_analyse, live_path)
         studio_mel, studio_features = studio_job.result()
         live_mel, live_features = live_job.result()
-    alignment = align_features(studio_features, live_features, mel_config, config)
+    alignment = align_features(studio_features, live_features, mel_config, config, anchors)
     return AlignedPair(studio_mel, warp_frames(live_mel, alignment.live_frame), alignment)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liveify.config import DictConfig
-from liveify.errors import ParameterError
+from liveify.config import DictConfig, Range, setting
 
 #: Masked cells are set to the normalised level of silence (-80 dB), the floor of [-1, 1]: a mask
 #: then reads as "nothing here", like a dropped band or a gap, rather than as a loud plateau.
@@ -34,24 +33,32 @@ class AugmentConfig(DictConfig):
         clipped, so the noise stays Gaussian; the input may stray ~0.05 beyond [-1, 1].
     """
 
-    enabled: bool = True
-    probability: float = 0.5
-    freq_mask_bins: int = 20
-    time_mask_frames: int = 40
-    noise_std: float = 0.01
+    enabled: bool = setting(
+        True,
+        option="use-augmentation/no-augmentation",
+        help="SpecAugment and noise on training windows (never on validation).",
+    )
+    probability: float = setting(
+        0.5,
+        range=Range(0, 1),
+        option="aug-probability",
+        help="Share of training windows augmented.",
+    )
+    freq_mask_bins: int = setting(
+        20, range=Range(0), option="aug-freq-mask", help="Widest frequency mask, in mel bands."
+    )
+    time_mask_frames: int = setting(
+        40, range=Range(0), option="aug-time-mask", help="Widest time mask, in frames."
+    )
+    noise_std: float = setting(
+        0.01,
+        range=Range(0),
+        option="aug-noise-std",
+        help="Gaussian noise on the normalised mel (0.01 is about 0.4 dB).",
+    )
 
     def __post_init__(self):
-        checks = {
-            "probability": 0.0 <= self.probability <= 1.0,
-            "freq_mask_bins": self.freq_mask_bins >= 0,
-            "time_mask_frames": self.time_mask_frames >= 0,
-            "noise_std": self.noise_std >= 0.0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ParameterError(
-                    f"augmentation {name} = {getattr(self, name)!r} is out of range"
-                )
+        self.check_settings()
 
 
 def augment(mel: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

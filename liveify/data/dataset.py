@@ -17,6 +17,7 @@ import numpy as np
 from liveify.data.align import AlignConfig, align_recordings
 from liveify.data.augment import AugmentConfig, augment
 from liveify.data.cache import PairCache
+from liveify.data.lyrics import DEFAULT_WHISPER_MODEL
 from liveify.data.pairing import pair_or_fail
 from liveify.errors import AudioFileError, DataError, ParameterError
 from liveify.mel import SILENT_LEVEL, MelConfig
@@ -57,6 +58,7 @@ class SongPair:
     live_mel: np.ndarray
     align_cost: float
     lyric_similarity: float | None = None
+    lyric_anchors: int | None = None  # anchors that constrained the alignment (--align lyrics)
 
     @property
     def n_frames(self) -> int:
@@ -66,6 +68,7 @@ class SongPair:
         return (
             f"<SongPair {self.key!r}: {self.n_frames} frames, align cost {self.align_cost:.3f}"
             + (f", lyrics {self.lyric_similarity:.2f}" if self.lyric_similarity is not None else "")
+            + (f", {self.lyric_anchors} anchors" if self.lyric_anchors is not None else "")
             + ">"
         )
 
@@ -109,9 +112,11 @@ def prepare_pairs(
     max_align_cost: float = DEFAULT_MAX_ALIGN_COST,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    whisper_model: str | Path = "base",
+    whisper_model: str | Path = DEFAULT_WHISPER_MODEL,
     min_lyric_similarity: float = DEFAULT_MIN_LYRIC_SIMILARITY,
     whisper_device: str = "cpu",
+    transcriber=None,
+    max_pairs: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = _echo,
 ) -> PreparedData:
@@ -121,9 +126,10 @@ def prepare_pairs(
     ----------
     studio_dir, live_dir : folders of audio files, paired by `liveify.data.pairing.song_key`.
     mel_config : the model's mel settings (default `MelConfig()`).
-    align : "dtw" (chroma + onset DTW) or "lyrics" (additionally, Whisper transcripts of both
-        versions must reach `min_lyric_similarity`; the frame warp still comes from DTW, since
-        lyric timestamps are far coarser than mel frames).
+    align : "dtw" (chroma + onset DTW) or "lyrics": Whisper transcripts of both versions must
+        reach `min_lyric_similarity`, and the moments where both sing the same words
+        (`liveify.data.lyrics.lyric_anchors`) constrain the DTW path; the frame warp still comes
+        from DTW, since word times are far coarser than mel frames.
     align_config : DTW settings (part of the cache key).
     max_align_cost : pairs whose mean DTW cost is higher are rejected (not part of the cache key:
         changing it re-judges cached pairs without recomputing them).
@@ -131,6 +137,10 @@ def prepare_pairs(
     use_cache : False recomputes everything and writes nothing.
     whisper_model : Whisper model name (in the local Whisper cache) or checkpoint path.
     min_lyric_similarity : lyric similarity in [0, 1] below which `align="lyrics"` rejects a pair.
+    transcriber : a ready `liveify.data.lyrics.Transcriber` for `align="lyrics"` (its model, cache
+        and decoding options), instead of one made from `whisper_model` and `whisper_device`.
+    max_pairs : use only the pairs of the first this many studio files by name (development
+        mode: 1).
     progress : show a progress bar (stderr).
     log : receives one line per unmatched file and per rejected pair (None: silent).
 
@@ -152,10 +162,15 @@ def prepare_pairs(
     log = log or (lambda message: None)
 
     pairing = pair_or_fail(studio_dir, live_dir, log)
+    pairs = pairing.pairs
+    if max_pairs is not None:  # the first pairs as the studio folder lists them (track order)
+        first = sorted(pairs, key=lambda pair: pair.studio.name)[:max_pairs]
+        pairs = [pair for pair in pairs if pair in first]
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     cache = pair_cache(root) if use_cache else None
-    transcriber = None
-    if align == "lyrics":
+    if align != "lyrics":
+        transcriber = None
+    elif transcriber is None:
         from liveify.data.lyrics import Transcriber
 
         transcriber = Transcriber(
@@ -165,32 +180,23 @@ def prepare_pairs(
 
     songs: list[SongPair] = []
     rejected: list[tuple[str, str]] = []
-    bar = tqdm(
-        pairing.pairs, desc="Preparing pairs", unit="song", disable=not progress, file=sys.stderr
-    )
+    bar = tqdm(pairs, desc="Preparing pairs", unit="song", disable=not progress, file=sys.stderr)
     for pair in bar:
         bar.set_postfix_str(pair.key[:30])
         try:
-            song = prepare_pair(pair, cache, mel_config=mel_config, align_config=align_config)
-            reason = None
-            if song.align_cost > max_align_cost:
+            song, reason = _prepare_pair_with_lyrics(
+                pair, cache, mel_config, align_config, transcriber, min_lyric_similarity
+            )
+            if reason is None and song.align_cost > max_align_cost:
+                anchored = (
+                    ""
+                    if song.lyric_anchors is None
+                    else f" with {song.lyric_anchors} lyric anchors"
+                )
                 reason = (
-                    f"alignment cost {song.align_cost:.3f} is above --max-align-cost "
+                    f"alignment cost {song.align_cost:.3f}{anchored} is above --max-align-cost "
                     f"{max_align_cost:g} (different arrangement or not the same song?)"
                 )
-            elif transcriber is not None:
-                from liveify.data.lyrics import lyric_similarity
-
-                studio_text = transcriber.transcribe(pair.studio).text
-                live_text = transcriber.transcribe(pair.live).text
-                song.lyric_similarity = lyric_similarity(studio_text, live_text)
-                if not studio_text.strip() or not live_text.strip():
-                    reason = "no words recognised in one version (instrumental? use --align dtw)"
-                elif song.lyric_similarity < min_lyric_similarity:
-                    reason = (
-                        f"lyric similarity {song.lyric_similarity:.2f} is below "
-                        f"--min-lyric-similarity {min_lyric_similarity:g}"
-                    )
         except (AudioFileError, DataError) as error:  # one bad file must not stop the others
             reason = str(error)
         if reason is None:
@@ -210,7 +216,7 @@ def prepare_pairs(
         unmatched_live=pairing.unmatched_live,
         mel_config=mel_config,
         cache_hits=cache.hits if cache else 0,
-        cache_misses=cache.misses if cache else len(pairing.pairs),
+        cache_misses=cache.misses if cache else len(pairs),
     )
 
 
@@ -221,16 +227,53 @@ def pair_cache(cache_dir: str | Path | None = None) -> PairCache:
 
 
 def prepare_pair(
-    pair, cache: PairCache | None, *, mel_config: MelConfig, align_config: AlignConfig
+    pair,
+    cache: PairCache | None,
+    *,
+    mel_config: MelConfig,
+    align_config: AlignConfig,
+    anchors: list[tuple[float, float]] | None = None,
 ) -> SongPair:
     """One pair's aligned mels as `prepare_pairs` makes them: from `cache`, or aligned now and
-    cached (`liveify prepare` runs this for many pairs at once)."""
+    cached (`liveify prepare` runs this for many pairs at once). `anchors` (lyric anchors,
+    `--align lyrics`) constrain the alignment and are part of the cache key."""
     settings = {"mel": mel_config.to_dict(), "align": align_config.to_dict()}
-    return _load_or_align(pair, cache, settings, mel_config, align_config)
+    if anchors is not None:
+        settings["anchors"] = [[round(s, 3), round(t, 3)] for s, t in anchors]
+    return _load_or_align(pair, cache, settings, mel_config, align_config, anchors)
+
+
+def _prepare_pair_with_lyrics(pair, cache, mel_config, align_config, transcriber, min_similarity):
+    """One pair aligned (with lyric anchors when `transcriber` is given), or None and the reason
+    the lyrics rejected it (checked first, so a rejected pair costs no alignment)."""
+    if transcriber is None:
+        return prepare_pair(pair, cache, mel_config=mel_config, align_config=align_config), None
+    from liveify.data.lyrics import lyric_anchors, lyric_similarity
+
+    studio, live = transcriber.transcribe(pair.studio), transcriber.transcribe(pair.live)
+    similarity = lyric_similarity(studio.text, live.text)
+    if not studio.text.strip() or not live.text.strip():
+        return None, "no words recognised in one version (instrumental? use --align dtw)"
+    if similarity < min_similarity:
+        return None, (
+            f"lyric similarity {similarity:.2f} is below --min-lyric-similarity {min_similarity:g}"
+        )
+    anchors = lyric_anchors(studio, live)
+    song = prepare_pair(
+        pair, cache, mel_config=mel_config, align_config=align_config, anchors=anchors
+    )
+    song.lyric_similarity = similarity
+    song.lyric_anchors = len(anchors)
+    return song, None
 
 
 def _load_or_align(
-    pair, cache: PairCache | None, settings: dict, mel_config: MelConfig, align_config: AlignConfig
+    pair,
+    cache: PairCache | None,
+    settings: dict,
+    mel_config: MelConfig,
+    align_config: AlignConfig,
+    anchors: list[tuple[float, float]] | None = None,
 ) -> SongPair:
     """One pair's aligned mels: from the cache, or aligned now (and cached)."""
     key = cache.key(pair.studio, pair.live, settings) if cache else None
@@ -245,7 +288,7 @@ def _load_or_align(
             align_cost=float(stored["align_cost"]),
         )
     aligned = align_recordings(
-        pair.studio, pair.live, mel_config=mel_config, align_config=align_config
+        pair.studio, pair.live, mel_config=mel_config, align_config=align_config, anchors=anchors
     )
     studio_half = aligned.studio_mel.astype(np.float16)
     live_half = aligned.live_mel.astype(np.float16)

@@ -1,7 +1,9 @@
-"""Lyric check for `--align lyrics`: Whisper transcripts of both versions and their similarity.
+"""Lyrics for `--align lyrics`: Whisper transcripts of both versions, their similarity, and the
+anchor points where the same words are sung in both.
 
 Whisper weights are only ever read from disk (a checkpoint path, or a model name already in the
-Whisper cache); nothing is downloaded. Transcripts are cached by audio content and model.
+Whisper cache); nothing is downloaded. Transcripts (with word timestamps) are cached by audio
+content and model. `lyric_anchors` works on transcripts alone, so it is tested on given data.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from liveify.data.cache import DigestIndex, atomic_replace, settings_digest
-from liveify.errors import MissingDependencyError, ModelFileError
+from liveify.errors import MissingDependencyError, ModelFileError, first_line
 
+#: The Whisper model `--align lyrics` uses unless told otherwise (read from the local cache).
+DEFAULT_WHISPER_MODEL = "base"
 #: Whisper listens at 16 kHz.
 WHISPER_SAMPLE_RATE_HZ = 16000
 #: Decoding temperatures: greedy first, then Whisper's own fallback when a segment loops.
@@ -62,7 +66,7 @@ def _import_whisper():
     return require("whisper", "lyrics")
 
 
-def load_whisper(model_name_or_path: str | Path, *, device: str = "cpu"):
+def load_whisper(model_name_or_path: str | Path = DEFAULT_WHISPER_MODEL, *, device: str = "cpu"):
     """Load a Whisper model from a local checkpoint path or a cached model name (no download).
 
     The checkpoint is read with `torch.load(..., weights_only=True)` by Whisper's own loader.
@@ -72,9 +76,8 @@ def load_whisper(model_name_or_path: str | Path, *, device: str = "cpu"):
     try:
         model = whisper.load_model(str(checkpoint.resolve()), device=device)
     except Exception as error:  # torch raises RuntimeError/UnpicklingError/KeyError on bad files
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ModelFileError(
-            f"{checkpoint}: not a loadable Whisper checkpoint ({first_line})"
+            f"{checkpoint}: not a loadable Whisper checkpoint ({first_line(error)})"
         ) from None
     name = str(model_name_or_path)
     if name in whisper._ALIGNMENT_HEADS:
@@ -102,11 +105,12 @@ def lyric_similarity(studio_text: str, live_text: str) -> float:
 
 @dataclass(frozen=True)
 class Transcript:
-    """What Whisper heard in one recording."""
+    """What Whisper heard in one recording: the text, its segments and its words, with times."""
 
     text: str
     language: str
     segments: list[tuple[float, float, str]]  # (start_s, end_s, text)
+    words: list[tuple[float, float, str]] = field(default_factory=list)  # (start_s, end_s, word)
 
 
 class Transcriber:
@@ -137,6 +141,7 @@ class Transcriber:
             "temperature": tuple(temperatures),
             "condition_on_previous_text": False,
             "fp16": device != "cpu",
+            "word_timestamps": True,
         }
         self.digests = DigestIndex(cache_dir)
         self.cache_dir = self.digests.folder
@@ -171,7 +176,10 @@ class Transcriber:
             with open(cache_path, encoding="utf-8") as handle:
                 stored = json.load(handle)
             return Transcript(
-                stored["text"], stored["language"], [tuple(s) for s in stored["segments"]]
+                stored["text"],
+                stored["language"],
+                [tuple(segment) for segment in stored["segments"]],
+                [tuple(word) for word in stored["words"]],
             )
         except (OSError, ValueError, KeyError, TypeError):
             pass  # missing or unreadable: transcribe again
@@ -189,12 +197,126 @@ class Transcriber:
                 (round(float(s["start"]), 3), round(float(s["end"]), 3), s["text"].strip())
                 for s in result["segments"]
             ],
+            words=[
+                (round(float(w["start"]), 3), round(float(w["end"]), 3), w["word"].strip())
+                for s in result["segments"]
+                for w in s.get("words", ())
+            ],
         )
         payload = json.dumps(
             {"text": transcript.text, "language": transcript.language, "segments": transcript.segments,
-             "audio": Path(audio_path).name, "model": self.model_id},
+             "words": transcript.words, "audio": Path(audio_path).name, "model": self.model_id},
             ensure_ascii=False,
             indent=1,
         ).encode("utf-8")  # fmt: skip
         atomic_replace(cache_path, lambda stream: stream.write(payload))
         return transcript
+
+
+# --- anchors: where the same words are sung in both versions -------------------------------------
+
+#: Segments (lines) whose lyric similarity is below this are not taken as the same line.
+MIN_SEGMENT_SIMILARITY = 0.6
+#: A tempo ratio between consecutive anchors outside [1/2, 2] is beyond what the DTW path may
+#: follow (its steps are (1,1), (1,2), (2,1)), so such an anchor is a mismatch ...
+MAX_TEMPO_RATIO = 2.0
+#: ... allowing for Whisper's word times, which are off by a few hundred milliseconds.
+TIMING_SLACK_S = 0.5
+
+
+def lyric_anchors(
+    studio: Transcript,
+    live: Transcript,
+    *,
+    min_segment_similarity: float = MIN_SEGMENT_SIMILARITY,
+) -> list[tuple[float, float]]:
+    """(studio_s, live_s) moments where both versions sing the same words, in time order.
+
+    Segments (Whisper's lines) are matched in order by text similarity (the best-scoring
+    monotonic matching of pairs at least `min_segment_similarity` alike, so banter and an extra
+    chorus are skipped); within each matched pair, the words both sing (difflib's matching blocks)
+    become anchors at their start times, or the segment's start and end when Whisper gave no word
+    times. Anchors that break time order or imply a tempo change beyond 2x are dropped, so any
+    two kept anchors can lie on one DTW path.
+    """
+    anchors: list[tuple[float, float]] = []
+    for studio_segment, live_segment in _matched_segments(
+        studio.segments, live.segments, min_segment_similarity
+    ):
+        studio_words = _words_within(studio.words, studio_segment)
+        live_words = _words_within(live.words, live_segment)
+        if studio_words and live_words:
+            anchors += _matched_word_times(studio_words, live_words)
+        else:
+            anchors += [(studio_segment[0], live_segment[0]), (studio_segment[1], live_segment[1])]
+    return _consistent_chain(sorted(set(anchors)))
+
+
+def _matched_segments(studio_segments, live_segments, threshold: float):
+    """The monotonic matching of segment pairs with the highest total similarity (>= threshold)."""
+    rows, cols = len(studio_segments), len(live_segments)
+    score = [[0.0] * (cols + 1) for _ in range(rows + 1)]
+    for i in range(1, rows + 1):
+        for j in range(1, cols + 1):
+            similarity = lyric_similarity(studio_segments[i - 1][2], live_segments[j - 1][2])
+            matched = score[i - 1][j - 1] + similarity if similarity >= threshold else -1.0
+            score[i][j] = max(score[i - 1][j], score[i][j - 1], matched)
+    pairs = []
+    i, j = rows, cols
+    while i > 0 and j > 0:
+        if score[i][j] == score[i - 1][j]:
+            i -= 1
+        elif score[i][j] == score[i][j - 1]:
+            j -= 1
+        else:
+            pairs.append((studio_segments[i - 1], live_segments[j - 1]))
+            i, j = i - 1, j - 1
+    return pairs[::-1]
+
+
+def _words_within(words, segment) -> list[tuple[float, str]]:
+    """(start_s, normalised word) of the words starting inside `segment` (start, end, text)."""
+    start_s, end_s = segment[0], segment[1]
+    return [
+        (word_start, normalised)
+        for word_start, _, word in words
+        if start_s <= word_start < end_s or start_s == end_s == word_start
+        for normalised in lyric_words(word)[:1]
+    ]
+
+
+def _matched_word_times(studio_words, live_words) -> list[tuple[float, float]]:
+    matcher = difflib.SequenceMatcher(
+        None, [word for _, word in studio_words], [word for _, word in live_words], autojunk=False
+    )
+    return [
+        (studio_words[a + k][0], live_words[b + k][0])
+        for a, b, size in matcher.get_matching_blocks()
+        for k in range(size)
+    ]
+
+
+def _consistent_chain(anchors: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The longest chain of anchors increasing in both times, each step's tempo within 2x."""
+    if not anchors:
+        return []
+
+    def compatible(earlier, later) -> bool:
+        studio_step, live_step = later[0] - earlier[0], later[1] - earlier[1]
+        if studio_step <= 0 or live_step <= 0:
+            return False
+        low, high = studio_step / MAX_TEMPO_RATIO, studio_step * MAX_TEMPO_RATIO
+        return low - TIMING_SLACK_S <= live_step <= high + TIMING_SLACK_S
+
+    length = [1] * len(anchors)
+    previous = [-1] * len(anchors)
+    for later in range(len(anchors)):
+        for earlier in range(later):
+            if length[earlier] + 1 > length[later] and compatible(anchors[earlier], anchors[later]):
+                length[later], previous[later] = length[earlier] + 1, earlier
+    index = max(range(len(anchors)), key=length.__getitem__)
+    chain = []
+    while index >= 0:
+        chain.append(anchors[index])
+        index = previous[index]
+    return chain[::-1]

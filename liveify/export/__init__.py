@@ -4,7 +4,7 @@ Training side only: the render path reads model files through `liveify.model_fil
 package. `export_onnx` and `export_checkpoint` import torch when called.
 """
 
-from liveify.export.onnx_export import (
+from liveify.export.onnx import (
     DEFAULT_OPSET,
     PARITY_BOUND,
     ParityReport,

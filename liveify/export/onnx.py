@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveify.errors import ModelFileError, ParameterError, require
+from liveify.errors import ModelFileError, ParameterError, first_line, require
 from liveify.files import atomic_path
 from liveify.model_file import encode_metadata
 
@@ -288,9 +288,8 @@ def export_onnx(
                 do_constant_folding=True,
             )
         except Exception as error:
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else repr(error)
             raise ModelFileError(
-                f"{path}: ONNX export failed at opset {opset} ({reason})"
+                f"{path}: ONNX export failed at opset {opset} ({first_line(error)})"
             ) from None
     model_proto = onnx.load_model_from_string(buffer.getvalue())
     if fp16:
@@ -354,6 +353,7 @@ def export_checkpoint(
     checkpoint_path: str | os.PathLike,
     path: str | os.PathLike,
     *,
+    training_info: dict | None = None,
     opset: int | None = None,
     fp16: bool = False,
     check: bool = True,
@@ -361,23 +361,31 @@ def export_checkpoint(
 ) -> ParityReport:
     """Load a Lightning `.ckpt` or plain `.pt` checkpoint and `export_onnx` it to `path`.
 
-    The checkpoint's mel config and training facts (epochs, best validation loss, songs, ...) go
-    into the ONNX metadata; a checkpoint without a mel config is taken to use `MelConfig()`.
+    The checkpoint's mel config and training facts (epoch, best validation loss, songs, ...) go
+    into the ONNX metadata, updated with `training_info` (what a finished run knows beyond the
+    file, e.g. its epoch count); a checkpoint without a mel config is taken to use `MelConfig()`.
+
+    Examples
+    --------
+    >>> export_checkpoint("checkpoints/best.ckpt", "model.onnx")  # doctest: +SKIP
     """
+    from liveify.checkpoint import load_checkpoint
     from liveify.mel import MelConfig
-    from liveify.model import load_checkpoint
 
     model, _, info = load_checkpoint(checkpoint_path)
     mel_config = MelConfig.from_dict(info["mel_config"]) if info["mel_config"] else MelConfig()
-    training_info = {**info["training_info"], "checkpoint": Path(checkpoint_path).name}
-    training_info = {key: _plain(value) for key, value in training_info.items()}
+    facts = {
+        **info["training_info"],
+        "checkpoint": Path(checkpoint_path).name,
+        **(training_info or {}),
+    }
     return export_onnx(
         model,
         path,
         mel_config=mel_config,
         opset=opset,
         fp16=fp16,
-        training_info=training_info,
+        training_info={key: _plain(value) for key, value in facts.items()},
         check=check,
         fused_attention=fused_attention,
     )
