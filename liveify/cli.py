@@ -6,7 +6,6 @@ without torch, lightning or whisper.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -16,10 +15,6 @@ import click
 from liveify import __version__
 from liveify.config import spec_spelling_option_class
 from liveify.errors import LiveifyError
-from liveify.train.options import TrainOptions, train_options
-
-#: The defaults `liveify train` writes with, which `liveify export` finds its way back to.
-_TRAIN_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainOptions)}
 
 
 class LiveifyGroup(click.Group):
@@ -380,7 +375,19 @@ def demo_command(outdir, preset, songs, duration_s, seed, no_progress):
     click.echo(f"listen, e.g.:     play '{first}'   (sox), or open the folder in any player")
 
 
-@main.command("train")
+class TrainCommand(click.Command):
+    """`liveify train`: its options are built from the config dataclasses on first use, so the
+    other commands start without importing what those need (numpy, the data modules)."""
+
+    def get_params(self, ctx):
+        if not any(param.name == "batch_size" for param in self.params):
+            from liveify.train.options import train_params
+
+            self.params.extend(train_params())
+        return super().get_params(ctx)
+
+
+@main.command("train", cls=TrainCommand)
 @click.argument("studio_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.argument("live_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option(
@@ -399,7 +406,6 @@ def demo_command(outdir, preset, songs, duration_s, seed, no_progress):
     type=click.Path(exists=True, file_okay=False),
     help="The live folder, instead of LIVE_DIR.",
 )
-@train_options
 @click.pass_context
 def train_command(ctx, studio_dir, live_dir, studio_dir_option, live_dir_option, **values):
     """Train a live-conversion model on paired STUDIO_DIR and LIVE_DIR recordings.
@@ -473,7 +479,7 @@ def run_train_command(prog_name: str) -> None:
         sys.exit(1)
     except LiveifyError as error:
         click.secho(f"liveify: error: {error}", fg="red", err=True)
-        sys.exit(2)
+        sys.exit(error.exit_code)
 
 
 @main.command("demo-data")
@@ -516,9 +522,8 @@ def demo_data_command(outdir, songs, duration_s, seed):
 @click.option(
     "--checkpoint-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=_TRAIN_DEFAULTS["checkpoint_dir"],
-    show_default=True,
-    help="Without CHECKPOINT: export the newest run's best checkpoint in this folder.",
+    help="Without CHECKPOINT: export the newest run's best checkpoint in this folder.  "
+    "[default: liveify train's --checkpoint-dir default, checkpoints]",
 )
 @click.option(
     "-o",
@@ -566,7 +571,10 @@ def export_command(checkpoint, checkpoint_dir, output_path, opset, fp16, fused_a
     from liveify.checkpoint import newest_best_checkpoint
     from liveify.export import export_checkpoint
 
-    checkpoint = checkpoint or newest_best_checkpoint(checkpoint_dir)
+    if checkpoint is None:
+        from liveify.train.options import TrainOptions
+
+        checkpoint = newest_best_checkpoint(checkpoint_dir or TrainOptions().checkpoint_dir)
     output_path = output_path or checkpoint.with_suffix(".onnx")
     click.echo(f"exporting {checkpoint} -> {output_path} (parity-checked) ...")
     report = export_checkpoint(

@@ -5,7 +5,7 @@ with a key this version does not know is an error that names the key, not a sile
 
 A field made with `setting(default, help=..., range=...)` states its default, its valid range and
 its help text in one place: `DictConfig.check_settings()` validates instances against it, and
-`click_options()` turns the same fields into command-line options (`liveify train`).
+`click_params()` turns the same fields into command-line options (`liveify train`).
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ def option_names(field: dataclasses.Field) -> list[str]:
     return declarations
 
 
-def click_options(config_class, *, help: dict[str, str] | None = None):
-    """A decorator adding one click option per `setting()` field of `config_class`.
+def click_params(config_class, *, help: dict[str, str] | None = None) -> list:
+    """One click option per `setting()` field of `config_class`.
 
     Types, ranges, choices, defaults and help come from the fields; every option also accepts
     its underscore spelling (hidden from --help). The command receives each value under the
@@ -156,20 +156,14 @@ def click_options(config_class, *, help: dict[str, str] | None = None):
     """
     import click
 
-    decorators = []
+    params = []
     for field in dataclasses.fields(config_class):
         if help is not None:
             if field.name in help:
-                decorators.append(_click_option(click, field, help[field.name]))
+                params.append(_click_option(click, field, help[field.name]))
         elif field.metadata.get("cli", False):
-            decorators.append(_click_option(click, field, field.metadata.get("help")))
-
-    def decorate(command):
-        for decorator in reversed(decorators):
-            command = decorator(command)
-        return command
-
-    return decorate
+            params.append(_click_option(click, field, field.metadata.get("help")))
+    return params
 
 
 def _click_type(click, field: dataclasses.Field):
@@ -195,14 +189,13 @@ def _click_option(click, field: dataclasses.Field, help_text: str | None):
     else:
         default = None
     keywords = {"default": default, "help": help_text or None}
-    keywords["cls"] = spec_spelling_option_class()
     if isinstance(default, bool) and "/" not in (meta.get("option") or ""):
         keywords["is_flag"] = True
     else:
         if not isinstance(default, bool):
             keywords["type"] = _click_type(click, field)
         keywords["show_default"] = meta.get("show_default") or default is not None
-    return click.option(*option_names(field), field.name, **keywords)
+    return spec_spelling_option_class()([*option_names(field), field.name], **keywords)
 
 
 @functools.cache

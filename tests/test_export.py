@@ -211,7 +211,7 @@ def test_export_command_writes_a_checked_model(tmp_path, tiny_model):
     assert result.exit_code == 0, result.output
     assert (newest / "best.onnx").is_file() and not (old / "best.onnx").exists()
     empty = CliRunner().invoke(main, ["export", "--checkpoint-dir", str(tmp_path / "none")])
-    assert empty.exit_code == 2 and "no best.ckpt" in empty.output
+    assert empty.exit_code == 1 and "no best.ckpt" in empty.output
     help_text = CliRunner().invoke(main, ["export", "--help"]).output
     assert "liveify export runs/best.ckpt -o model.onnx" in help_text
 

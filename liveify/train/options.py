@@ -2,7 +2,7 @@
 
 Torch-free, so the CLI can list the options without importing torch. Every option's default,
 range and help is written once, on its dataclass field (`TrainOptions` here, `ModelConfig`,
-`AugmentConfig`; `MelConfig`'s defaults and checks are its own); `train_options` turns them into
+`AugmentConfig`; `MelConfig`'s defaults and checks are its own); `train_params` turns them into
 click options that also accept the original specification's underscore spellings, and
 `configs_from_values` turns the parsed values back into the configs.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from liveify.config import Range, check_value, click_options, setting
+from liveify.config import Range, check_value, click_params, setting
 from liveify.data.augment import AugmentConfig
 from liveify.data.dataset import (
     ALIGN_METHODS,
@@ -156,18 +156,14 @@ RUN_OPTIONS = tuple(
 )
 
 
-def train_options(command):
-    """Decorate a click command with every `liveify train` option, model and data first."""
-    for decorate in reversed(
-        [
-            click_options(ModelConfig),
-            click_options(MelConfig, help=MEL_OPTIONS),
-            click_options(TrainOptions),
-            click_options(AugmentConfig),
-        ]
-    ):
-        command = decorate(command)
-    return command
+def train_params() -> list:
+    """Every `liveify train` option (click parameters), model and data first."""
+    return [
+        *click_params(ModelConfig),
+        *click_params(MelConfig, help=MEL_OPTIONS),
+        *click_params(TrainOptions),
+        *click_params(AugmentConfig),
+    ]
 
 
 def configs_from_values(values: dict) -> tuple[ModelConfig, MelConfig, TrainOptions]:
