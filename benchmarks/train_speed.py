@@ -17,8 +17,14 @@ import numpy as np
 from common import print_rows, row
 
 SMALL_CONFIG = dict(
-    embed_dim=128, num_heads=4, num_transformer_layers=2, n_mels=128, context_frames=352
+    embed_dim=128, num_heads=4, num_transformer_layers=4, n_mels=128, context_frames=352
 )
+#: The original specification's model and its memory tip (`--embed_dim 384
+#: --num_transformer_layers 6`: 3 + 3 layers), sized on the meta device, never trained here.
+SPEC_CONFIGS = {
+    "spec default": {},
+    "spec memory tip": dict(embed_dim=384, num_transformer_layers=6),
+}
 BATCH_SIZE = 4
 
 
@@ -41,8 +47,8 @@ def numpy_matmul_gflops(size: int = 1024, min_seconds: float = 1.0) -> float:
 def run(quick: bool = False) -> list[dict]:
     import torch
 
-    from liveify.model import LiveifyModel, ModelConfig, flops_per_window
-    from liveify.train import live_mel_loss
+    from liveify.model import LiveifyModel, ModelConfig, count_parameters, flops_per_window
+    from liveify.train.losses import live_mel_loss
 
     torch.manual_seed(0)
     config = ModelConfig(**SMALL_CONFIG)
@@ -70,10 +76,27 @@ def run(quick: bool = False) -> list[dict]:
     model_gflops = 3 * flops_per_window(config) * BATCH_SIZE * steps_per_s / 1e9
     threads = torch.get_num_threads()
     small = (
-        f"embed {config.embed_dim}, {config.num_transformer_layers}+GRU+"
-        f"{config.num_transformer_layers} layers, {config.n_mels}x{config.context_frames} mel"
+        f"embed {config.embed_dim}, {config.layers_before_gru}+GRU+"
+        f"{config.layers_after_gru} layers, {config.n_mels}x{config.context_frames} mel"
     )
+    sizes = []
+    for name, changes in SPEC_CONFIGS.items():
+        spec = ModelConfig(**changes)
+        with torch.device("meta"):
+            parameters = count_parameters(LiveifyModel(spec))
+        sizes.append(
+            row(
+                f"{name}: parameters",
+                parameters / 1e6,
+                "M",
+                None,
+                note=f"embed {spec.embed_dim}, {spec.layers_before_gru}+GRU+"
+                f"{spec.layers_after_gru} layers; {flops_per_window(spec) / 1e9:.1f} GFLOP per "
+                f"{spec.context_frames}-frame window",
+            )
+        )
     return [
+        *sizes,
         row(
             "training steps/s, small config, CPU fp32",
             steps_per_s,

@@ -164,7 +164,8 @@ def new_run_folder(checkpoint_dir: str | os.PathLike, *, taken: set[str] = froze
 
 def point_latest(checkpoint_dir: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Make `checkpoint_dir/<target's name>` name `target` (a relative link, replaced atomically;
-    a copy where links are not allowed). Returns the link's path."""
+    a copy where links are not allowed). Returns the link's path. A real file of that name (from
+    before run folders) is kept, renamed `<name>-unversioned<suffix>`."""
     folder, target = Path(checkpoint_dir), Path(target)
     link = folder / target.name
     relative = os.path.relpath(target, folder)
@@ -172,6 +173,9 @@ def point_latest(checkpoint_dir: str | os.PathLike, target: str | os.PathLike) -
     try:
         temporary.unlink(missing_ok=True)
         temporary.symlink_to(relative)
+        kept = folder / f"{target.stem}-unversioned{target.suffix}"
+        if link.is_file() and not link.is_symlink() and not kept.exists():
+            os.replace(link, kept)
         os.replace(temporary, link)
     except OSError:  # no symbolic links here (some Windows setups): copy instead
         temporary.unlink(missing_ok=True)

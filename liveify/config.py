@@ -123,10 +123,10 @@ class DictConfig:
             raise ParameterError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
         return cls(**values)
 
-    def check_settings(self) -> None:
-        """Check every `setting()` field of this instance (call it from `__post_init__`)."""
+    def check_settings(self, *, skip: tuple[str, ...] = ()) -> None:
+        """Check every `setting()` field of this instance but `skip` (from `__post_init__`)."""
         for field in dataclasses.fields(self):
-            if "range" in field.metadata:
+            if "range" in field.metadata and field.name not in skip:
                 check_value(type(self).__name__, field, getattr(self, field.name))
 
 

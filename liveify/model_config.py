@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from liveify.config import DictConfig, Range, check_value, setting
+from liveify.config import DictConfig, Range, setting
 from liveify.errors import ParameterError
 
 #: `layer_convention` of configs written now: `num_transformer_layers` counts both sides.
@@ -79,9 +79,7 @@ class ModelConfig(DictConfig):
         ):
             self.num_transformer_layers *= 2
             self.layer_convention = LAYERS_TOTAL
-        for field in dataclasses.fields(self):
-            if field.name != "patch_size":
-                check_value("ModelConfig", field, getattr(self, field.name))
+        self.check_settings(skip=("patch_size",))  # checked and normalised above
         patch_freq, patch_time = self.patch_shape
         checks = {
             "num_heads": (

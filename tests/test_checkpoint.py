@@ -222,8 +222,13 @@ def test_runs_get_their_own_folders_and_links_name_the_newest(tmp_path):
         (run / "best.ckpt").write_bytes(run.name.encode())
     # without a link, the highest version's best
     assert newest_best_checkpoint(tmp_path) == second / "best.ckpt"
+    (tmp_path / "best.ckpt").write_bytes(b"trained before run folders")
     link = point_latest(tmp_path, first / "best.ckpt")
     assert link == tmp_path / "best.ckpt" and link.read_bytes() == b"version_0"
+    if link.is_symlink():  # the file it replaced is kept
+        kept = tmp_path / "best-unversioned.ckpt"
+        assert kept.read_bytes() == b"trained before run folders"
+        kept.unlink()
     assert newest_best_checkpoint(tmp_path) == (first / "best.ckpt").resolve()
     point_latest(tmp_path, second / "best.ckpt")  # replaced in place, relative
     assert link.read_bytes() == b"version_5"

@@ -301,6 +301,9 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
     assert len(steps) >= 4 and len(steps) == len(set(steps))
     assert len(events.Scalars("grad_norm")) == len(steps)
     assert any(tag.startswith("lr-AdamW") for tag in tags) and "val_loss" in tags
+    # Lightning's ThroughputMonitor counted the training samples; the report shows their rate
+    assert events.Scalars("train/samples")[-1].value == 2 * training_set_windows(result.stdout)
+    assert "n/a samples/s" not in result.stdout
 
     # the exported model runs as a render stage on the demo audio
     model_stage = pytest.importorskip("liveify.plugins.model_stage")
@@ -317,6 +320,13 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
     assert result.exit_code == 0, result.output
     _, _, info = load_checkpoint(checkpoints / "last.ckpt")
     assert info["training_info"]["epoch"] == 2  # 0-based: the third epoch
+
+
+def training_set_windows(report: str) -> int:
+    """The training windows in `liveify train`'s closing report ("2 train (10 windows)")."""
+    import re
+
+    return int(re.search(r"train \((\d+) windows\)", report).group(1))
 
 
 def test_num_workers_are_clamped_to_the_cores(monkeypatch):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from liveify.config import Range, check_value, click_params, setting
+from liveify.config import DictConfig, Range, click_params, setting
 from liveify.data.augment import AugmentConfig
 from liveify.data.dataset import (
     ALIGN_METHODS,
@@ -29,7 +29,7 @@ LOGGERS = ("tensorboard", "wandb")
 
 
 @dataclass
-class TrainOptions:
+class TrainOptions(DictConfig):
     """Everything `train()` needs besides the model and mel configs (the CLI's run options)."""
 
     batch_size: int = setting(8, range=Range(1), help="Windows per batch and device.")
@@ -134,9 +134,7 @@ class TrainOptions:
     )
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            if field.name != "augment":
-                check_value("TrainOptions", field, getattr(self, field.name))
+        self.check_settings()
 
 
 #: `MelConfig` fields that are `liveify train` options (MelConfig keeps its own defaults and
