@@ -123,7 +123,7 @@ def test_spec_command_line_through_liveify_train_development_mode_and_run_folder
     best.ckpt names the newest; a run that will take hours on a CPU says so."""
     from liveify.checkpoint import load_checkpoint
 
-    monkeypatch.setattr("liveify.train.reporting.SLOW_CPU_EPOCH_S", 0.0)
+    monkeypatch.setattr("liveify.train.reporting.SLOW_CPU_RUN_S", 0.0)
     monkeypatch.chdir(tmp_path)  # the spec's default ./checkpoints and ./logs
     runner = CliRunner()
     arguments = [

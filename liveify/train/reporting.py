@@ -37,8 +37,9 @@ LIGHTNING_INFO_LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
 )
-#: A CPU epoch longer than this earns the pointer to the README's CPU recipe.
-SLOW_CPU_EPOCH_S = 3600.0
+#: A CPU run estimated to take longer than this (all epochs) earns the pointer to the README's
+#: CPU recipe.
+SLOW_CPU_RUN_S = 3600.0
 CPU_RECIPE_HINT = (
     "training this model on a CPU will take hours; for a first model in minutes see "
     "'Training on a CPU' in the README (a 0.3 M-parameter model at --precision 32), or train on "
@@ -89,8 +90,8 @@ def format_duration(seconds: float) -> str:
 
 class TrainingPace(pl.Callback):
     """Measures the first steps after the warm-up step and prints the time per step and the
-    estimated time per epoch and per run; on a CPU, points to the README's CPU recipe when an
-    epoch would take hours.
+    estimated time per epoch and per run; on a CPU, points to the README's CPU recipe when the
+    run would take hours.
 
     Measures at least `min_steps` steps, or as many as fit in `min_seconds`, whichever is fewer
     (at least one), so a slow model reports after its second step.
@@ -144,7 +145,7 @@ class TrainingPace(pl.Callback):
             f"steps, at most {format_duration(run_s)} for {trainer.max_epochs} epochs "
             "(validation not included; early stopping may end sooner)",
         )
-        if self.accelerator == "cpu" and epoch_s > SLOW_CPU_EPOCH_S:
+        if self.accelerator == "cpu" and run_s > SLOW_CPU_RUN_S:
             self._say(trainer, f"note: {CPU_RECIPE_HINT}")
 
 
