@@ -87,6 +87,9 @@ def _value_type(field: dataclasses.Field) -> type | None:
     return None
 
 
+_KINDS = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
+
+
 def check_value(owner: str, field: dataclasses.Field, value: Any) -> None:
     """ParameterError naming `owner.field` unless `value` has the field's type, range and choice."""
     name = f"{owner}.{field.name}"
@@ -94,13 +97,14 @@ def check_value(owner: str, field: dataclasses.Field, value: Any) -> None:
         return
     expected = _value_type(field)
     if expected is not None:
-        number = expected in (int, float) and isinstance(value, int | float)
-        if isinstance(value, bool) and expected is not bool:
-            number = False
-        if expected is int and isinstance(value, float):
-            number = value.is_integer()
-        if not (isinstance(value, expected) or number):
-            raise ParameterError(f"{name} = {value!r} must be a {expected.__name__}")
+        if expected in (int, float):  # an int is a float too; a bool is neither here
+            allowed = (int, float) if expected is float else int
+            valid = isinstance(value, allowed) and not isinstance(value, bool)
+        else:
+            valid = isinstance(value, expected)
+        if not valid:
+            kind = _KINDS.get(expected, f"a {expected.__name__}")
+            raise ParameterError(f"{name} = {value!r} must be {kind}")
     limits = field.metadata.get("range")
     if limits is not None and value not in limits:
         raise ParameterError(f"{name} = {value!r} is out of range (must be {limits})")
@@ -136,9 +140,7 @@ class DictConfig:
 def option_names(field: dataclasses.Field) -> list[str]:
     """`--batch-size` for field batch_size, plus the underscore spelling `--batch_size`."""
     base = field.metadata.get("option") or field.name.replace("_", "-")
-    names = []
-    for part in base.split("/"):
-        names.append(f"--{part}")
+    names = [f"--{part}" for part in base.split("/")]
     declarations = ["/".join(names)]
     underscored = "/".join(name.replace("-", "_").replace("__", "--", 1) for name in names)
     if underscored != declarations[0]:
