@@ -506,7 +506,8 @@ def demo_data_command(outdir, songs, duration_s, seed):
     \b
     Examples:
       liveify demo-data demo/ --songs 8 --duration 30
-      liveify train demo/studio demo/live --development-mode
+      liveify train demo/studio demo/live --embed-dim 96 --num-heads 4 \\
+          --num-transformer-layers 2 --gru-layers 1 --learning-rate 1e-3 --precision 32
     """
     from liveify.data.demo import make_demo_data
 
@@ -514,7 +515,10 @@ def demo_data_command(outdir, songs, duration_s, seed):
     written = make_demo_data(outdir, songs=songs, duration_s=duration_s, seed=seed)
     for studio_path, live_path, _ in written:
         click.echo(f"  {studio_path.name}  <->  {live_path.name}")
-    click.echo(f"train on them: liveify train '{outdir}/studio' '{outdir}/live' --development-mode")
+    click.echo(
+        f"train on them: liveify train '{outdir}/studio' '{outdir}/live' "
+        "(on a CPU, with the options of 'Training on a CPU' in the README)"
+    )
 
 
 @main.command("export")
