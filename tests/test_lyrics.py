@@ -9,6 +9,7 @@ from liveify.data.demo import make_demo_data
 from liveify.data.lyrics import (
     Transcriber,
     load_whisper,
+    lyric_anchors,
     lyric_similarity,
     lyric_words,
     resolve_whisper_checkpoint,
@@ -97,45 +98,53 @@ def short_demo(tmp_path_factory):
 def test_transcripts_are_computed_once_then_cached(tiny_whisper, short_demo, tmp_path, one_thread):
     studio = next((short_demo / "studio").glob("*.wav"))
     live = next((short_demo / "live").glob("*.wav"))
-    transcriber = Transcriber(tiny_whisper, cache_dir=tmp_path, language="en", temperatures=(0.0,))
+    # Without word times: the random model's 224-token babble takes ~10x longer to time word by
+    # word, and caching is the point here (test_prepare_pairs_with_lyrics_gate times words).
+    options = {"language": "en", "temperatures": (0.0,), "word_timestamps": False}
+    transcriber = Transcriber(tiny_whisper, cache_dir=tmp_path, **options)
     first = [transcriber.transcribe(studio), transcriber.transcribe(live)]
     assert transcriber.model_runs == 2
     assert all(isinstance(t.text, str) and t.language == "en" for t in first)
     assert all(isinstance(t.segments, list) for t in first)
     assert len(list(tmp_path.glob("transcript-*.json"))) == 2
 
-    again = Transcriber(tiny_whisper, cache_dir=tmp_path, language="en", temperatures=(0.0,))
+    again = Transcriber(tiny_whisper, cache_dir=tmp_path, **options)
     assert [again.transcribe(studio), again.transcribe(live)] == first
     assert again.model_runs == 0 and again._model is None  # the model was never even loaded
 
     # Other decoding options are another cache entry.
-    other = Transcriber(tiny_whisper, cache_dir=tmp_path, language="en", temperatures=(0.0, 0.5))
+    other = Transcriber(tiny_whisper, cache_dir=tmp_path, **{**options, "temperatures": (0.0, 0.5)})
     other.transcribe(studio)
     assert other.model_runs == 1
 
 
 def test_prepare_pairs_with_lyrics_gate(tiny_whisper, short_demo, tmp_path, one_thread):
     dirs = (short_demo / "studio", short_demo / "live")
-    # The random model's "words" and their times are noise, so the anchors they make may pull
-    # the path off; the cost limit is lifted to test the lyrics gate alone.
-    kwargs = {"align": "lyrics", "whisper_model": tiny_whisper, "cache_dir": tmp_path}
-    kwargs.update(max_align_cost=10.0)
-    kwargs.update(progress=False, log=None)
-    torch.manual_seed(0)  # Whisper's temperature fallback samples
+    # Greedy decoding only: the random model's babble sends Whisper's temperature fallback into
+    # minutes of sampling. Word times are on, as in training, so the anchor path runs too; the
+    # random "words" and their times are noise, so the anchors may pull the path off, and the
+    # cost limit is lifted to test the lyrics gate alone.
+    transcriber = Transcriber(
+        tiny_whisper, cache_dir=tmp_path / "transcripts", language="en", temperatures=(0.0,)
+    )
+    kwargs = {"align": "lyrics", "transcriber": transcriber, "cache_dir": tmp_path}
+    kwargs.update(max_align_cost=10.0, progress=False, log=None)
     try:
         accepted = prepare_pairs(*dirs, min_lyric_similarity=0.0, **kwargs)
     except DataError as error:
         accepted, rejection = None, str(error)
+    assert transcriber.model_runs == 2
     # Whatever the random model "heard" is now cached; the gate must agree with it.
-    transcriber = Transcriber(tiny_whisper, cache_dir=tmp_path / "transcripts")
-    studio_text = transcriber.transcribe(next(dirs[0].glob("*.wav"))).text
-    live_text = transcriber.transcribe(next(dirs[1].glob("*.wav"))).text
-    assert transcriber.model_runs == 0
-    if not lyric_words(studio_text) or not lyric_words(live_text):
+    studio = transcriber.transcribe(next(dirs[0].glob("*.wav")))
+    live = transcriber.transcribe(next(dirs[1].glob("*.wav")))
+    assert transcriber.model_runs == 2
+    assert all(0 <= start <= end for start, end, _ in studio.words + live.words)
+    if not lyric_words(studio.text) or not lyric_words(live.text):
         assert accepted is None and "no words recognised" in rejection
         return
-    expected = lyric_similarity(studio_text, live_text)
+    expected = lyric_similarity(studio.text, live.text)
     assert accepted.songs[0].lyric_similarity == pytest.approx(expected)
+    assert accepted.songs[0].lyric_anchors == len(lyric_anchors(studio, live))
     if expected < 1.0:
         with pytest.raises(DataError, match="lyric similarity"):
             prepare_pairs(*dirs, min_lyric_similarity=expected + 1e-3, **kwargs)

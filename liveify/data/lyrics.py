@@ -131,6 +131,7 @@ class Transcriber:
         device: str = "cpu",
         language: str | None = None,
         temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES,
+        word_timestamps: bool = True,
     ):
         self.model_name_or_path = model_name_or_path
         self.device = device
@@ -141,7 +142,9 @@ class Transcriber:
             "temperature": tuple(temperatures),
             "condition_on_previous_text": False,
             "fp16": device != "cpu",
-            "word_timestamps": True,
+            # Word times make the lyric anchors precise; without them (False: one decoding pass
+            # instead of two) anchors fall back to segment starts and ends.
+            "word_timestamps": word_timestamps,
         }
         self.digests = DigestIndex(cache_dir)
         self.cache_dir = self.digests.folder
