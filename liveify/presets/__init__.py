@@ -248,6 +248,8 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Preset:
             for key, spec in specs.items()
         }
 
+    _check_applause_fits(source, top["tail_s"], sections)
+
     entries = data.get("plugins", [])
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise PresetError(f"{source}: plugins must be an array of tables ([[plugins]])")
@@ -294,6 +296,18 @@ def _builtin(source: str, where: str, entry: dict) -> str:
             "(e.g. PitchShift, Chorus, Delay; VST3/AU files go in path)"
         )
     return name
+
+
+def _check_applause_fits(source: str, tail_s: float, sections: dict) -> None:
+    """The crowd's applause must die away, and the venue ring out, before the file ends: a tail
+    that cuts the applause off is what gives a render away."""
+    applause_s, rt60_s = sections["crowd"]["applause_s"], sections["venue"]["rt60_s"]
+    if applause_s + rt60_s / 2 > tail_s:
+        raise PresetError(
+            f"{source}: crowd.applause_s = {applause_s:g} does not fit in tail_s = {tail_s:g}: "
+            f"the applause and the venue's ring-out (half of venue.rt60_s = {rt60_s:g}) need "
+            f"{applause_s + rt60_s / 2:g} s; lower crowd.applause_s or raise tail_s"
+        )
 
 
 def _bundled() -> dict[str, object]:
