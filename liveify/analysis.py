@@ -37,8 +37,9 @@ class TrackFeatures:
     `pulse` holds one value per beat in [0, 1]: how steady and strong the beat is around it (1: a
     drum pattern at the track's playing level; 0: a soft or drumless passage). `level_db` is the
     short-term level (dBFS power) of consecutive `level_step_s` steps. `start_s` is where the song
-    starts and `end_s` where its last note has ended (see START_RANGE_DB, END_RANGE_DB; None for
-    silence).
+    starts and `end_s` where its last note has ended (see START_RANGE_DB, END_RANGE_DB);
+    `last_sound_s` where the audio falls silent (SILENCE_DB) for good: a quiet outro or fade lies
+    between the two. All three are None for silence.
     """
 
     duration_s: float
@@ -50,6 +51,7 @@ class TrackFeatures:
     playing_level_db: float | None
     start_s: float | None
     end_s: float | None
+    last_sound_s: float | None
 
 
 class TrackAnalysis:
@@ -159,11 +161,12 @@ class TrackAnalysis:
         level_db = 10.0 * np.log10(np.maximum(powers, 1e-12))
         step_s = self.LEVEL_BLOCK / self.input_rate
         playing_db = _playing_level_db(powers)
-        start_s = end_s = None
+        start_s = end_s = last_sound_s = None
         if playing_db is not None:
             start_s = float(np.argmax(level_db >= playing_db - START_RANGE_DB) * step_s)
             notes = np.flatnonzero(level_db >= playing_db - END_RANGE_DB)
             end_s = float((notes[-1] + 1) * step_s)
+            last_sound_s = float((np.flatnonzero(level_db > SILENCE_DB)[-1] + 1) * step_s)
         beats_s, tempo_bpm, pulse = np.zeros(0), 0.0, np.zeros(0)
         if self._samples >= 8 * self.hop and self._any_sound:
             mel = self._mel()
@@ -192,6 +195,7 @@ class TrackAnalysis:
             playing_level_db=playing_db,
             start_s=start_s,
             end_s=end_s,
+            last_sound_s=last_sound_s,
         )
 
 

@@ -84,6 +84,17 @@ def test_applause_builds_after_the_last_note_then_dies_away_to_silence(size):
     assert np.abs(added[:, int(11.05 * SR) :]).max() < 10 ** (-60 / 20)
 
 
+def test_applause_holds_through_a_quiet_outro_and_dies_away_after_it():
+    # The last note (within 20 dB of the playing level) ends at 4 s; a quiet outro plays on.
+    audio = np.concatenate([tone(4, -20), tone(6, -45), silence(7)], axis=1)
+    added = crowd_only(Crowd(size=500, swell_s=0.0, applause_s=5.0), audio)
+    during_outro = level_db(added, 6.0, 10.0)
+    assert during_outro > level_db(added, 2.0, 4.0) + 6.0
+    assert level_db(added, 9.0, 10.0) > during_outro - 3.0
+    # Silent 5 s after the recording falls silent.
+    assert np.abs(added[:, int(15.05 * SR) :]).max() < 10 ** (-60 / 20)
+
+
 def test_lead_in_swell_fades_in_from_silence():
     audio = silence(4)
     calm = crowd_only(Crowd(swell_s=0.0), audio)

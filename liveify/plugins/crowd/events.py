@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liveify.plugins.crowd.acoustics import HAND_CONFIGURATIONS, Audience
-from liveify.plugins.crowd.follower import Plan, Reactions
+from liveify.plugins.crowd.follower import Reactions
 from liveify.plugins.crowd.sources import (
     CLAP_DISTANCES_M,
     CLAP_VARIANTS,
@@ -48,7 +48,6 @@ class Block:
     bank: Bank
     people: dict  # the nearest people, one array per attribute (see `nearest_people`)
     reactions: Reactions
-    plan: Plan
     out: np.ndarray  # (2, stop - start + bank.longest_event) crowd being built
 
     def frame_of(self, positions: np.ndarray) -> np.ndarray:
@@ -243,6 +242,8 @@ def _beat_jitter(rng: np.random.Generator, _offset: int) -> dict:
 def add_voices(block: Block, cheer_power: float) -> None:
     """Single cheering voices ("woo!", "yeah!", "hey!", a held "oh"), more when the crowd cheers
     harder; each has its own pitch, vowel, distance and place."""
+    if not np.any(block.reactions.cheer > 0):
+        return
     rate = block.sample_rate
     voices_hz = min(block.crowd.cheer_rate_hz, RENDERED_VOICES_HZ)
     audience = Audience.of(block.crowd.size)

@@ -34,8 +34,8 @@ STOP_PLAYED_S = 3.0
 class Plan:
     """One track's reactions on the stream's timeline (seconds): see the module docstring."""
 
-    song_start_s: float | None = None
     song_end_s: float | None = None
+    sound_end_s: float | None = None  # the recording falls silent (after a quiet outro)
     ending: float = 1.0  # how big the ending is, 0.3 (fade-out) .. 1 (a loud final hit)
     cheers: tuple[tuple[float, float], ...] = ()  # (time_s, strength)
     beat_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -59,8 +59,8 @@ def plan_reactions(features: TrackFeatures, offset_s: float, *, seed: int) -> Pl
     ending_db = 10.0 * math.log10(max(float(powers[last].mean()), 1e-12))
     ending = float(np.clip((ending_db - features.playing_level_db + 9.0) / 9.0, 0.3, 1.0))
     return Plan(
-        song_start_s=offset_s + features.start_s,
         song_end_s=offset_s + features.end_s,
+        sound_end_s=offset_s + features.last_sound_s,
         ending=ending,
         cheers=tuple(cheers),
         beat_times_s=features.beat_times_s + offset_s,
@@ -100,7 +100,7 @@ def clap_along_gate(pulse: np.ndarray, beat_times_s: np.ndarray, *, seed: int) -
     half_time = beat_times_s.size > 1 and np.median(np.diff(beat_times_s)) < HALF_TIME_BEAT_S
     steady = weak = 0
     clapping_since = resting_until = -1
-    stamina = int(rng.integers(32, 97))
+    stamina = 0
     for beat, strength in enumerate(pulse):
         steady = steady + 1 if strength >= STRONG_PULSE else 0
         weak = weak + 1 if strength < WEAK_PULSE else 0
@@ -117,6 +117,19 @@ def clap_along_gate(pulse: np.ndarray, beat_times_s: np.ndarray, *, seed: int) -
             continue
         gate[beat] = min(1.0, (clapped + 1) / RAMP_BEATS)
     return gate
+
+
+def applause_timing(
+    applause_s: float, rise_s: float, end_s: float, sound_end_s: float | None
+) -> tuple[float, float, float]:
+    """Rise, hold and decay (s) of the applause after a last note at `end_s`: within
+    `applause_s` of it, except that through a quiet outro (until `sound_end_s`, where the
+    recording falls silent) the applause holds, and dies away after it."""
+    decay_s = 0.65 * (applause_s - APPLAUSE_DELAY_S - rise_s)
+    hold_s = applause_s - APPLAUSE_DELAY_S - rise_s - decay_s
+    if sound_end_s is not None:
+        hold_s = max(hold_s, sound_end_s - end_s - APPLAUSE_DELAY_S - rise_s)
+    return rise_s, hold_s, decay_s
 
 
 def event_envelope(
@@ -282,19 +295,19 @@ def react(crowd, plan: Plan, control: Control, hop_s: float, *, powers: dict) ->
     murmur_gain = np.ones_like(times_s)
     rng = np.random.default_rng([crowd.seed, 12])
     rise_s = float(rng.uniform(0.5, 1.5))
-    length_s = crowd.applause_s
     ends = [(plan.song_end_s, plan.ending)] if plan.song_end_s is not None else []
     ends += [(stop_s, 0.8) for stop_s in control.stops_s] if not ends else []
     for end_s, size in ends:
+        rise, hold, decay = applause_timing(
+            crowd.applause_s, rise_s * (1.3 - 0.5 * size), end_s, plan.sound_end_s
+        )
         elapsed = times_s - end_s - APPLAUSE_DELAY_S
-        rise = rise_s * (1.3 - 0.5 * size)
-        decay = 0.65 * (length_s - APPLAUSE_DELAY_S - rise)
-        hold = length_s - APPLAUSE_DELAY_S - rise - decay
         applause += size * event_envelope(elapsed, rise, hold, decay)
-        cheer += size * event_envelope(elapsed, rise, 0.0, 0.5 * length_s)
-    if plan.song_end_s is not None:
-        # The talking dies away with the applause: the tail ends in silence.
-        murmur_gain = np.clip((plan.song_end_s + length_s - times_s) / (0.6 * length_s), 0.0, 1.0)
+        cheer += size * event_envelope(elapsed, rise, 0.0, 0.5 * crowd.applause_s)
+        if plan.song_end_s is not None:
+            # The talking dies away with the applause: the tail ends in silence.
+            finish_s = end_s + APPLAUSE_DELAY_S + rise + hold + decay
+            murmur_gain = np.clip((finish_s - times_s) / (0.6 * crowd.applause_s), 0.0, 1.0)
     for time_s, strength in plan.cheers:
         cheer += strength * event_envelope(times_s - time_s, 0.3, 0.5, 3.0)
     if crowd.swell_s > 0:
@@ -320,7 +333,12 @@ def react(crowd, plan: Plan, control: Control, hop_s: float, *, powers: dict) ->
         + powers["cheer"] * cheer
         + powers["clap_along"] * clapping
     )
-    level = control.reference * 10 ** (crowd.level_db / 10)
+    reference = control.reference
+    if plan.song_end_s is not None and plan.music_level_db is not None:
+        # After the last note the crowd answers the song as it was, not a quiet outro.
+        after = times_s >= plan.song_end_s
+        reference = np.where(after, 10 ** (plan.music_level_db / 10), reference)
+    level = reference * 10 ** (crowd.level_db / 10)
     # While music plays, cap the crowd margin_db below the music envelope; the cap fades out
     # as the music does, so applause after a song can rise to its full level.
     allowed = control.fast * 10 ** (-crowd.margin_db / 10)

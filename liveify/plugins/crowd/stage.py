@@ -345,7 +345,7 @@ class Crowd(Stage):
         if self._people is None:
             self._people = nearest_people(self.seed, self.size)
         people = self._people
-        block = Block(self, start, stop, sample_rate, bank, people, reactions, plan, out)
+        block = Block(self, start, stop, sample_rate, bank, people, reactions, out)
         add_beds(
             block, wash_share=1.0 - float(people["share"].sum()), roar_share=self._roar_share()
         )
