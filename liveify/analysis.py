@@ -275,15 +275,28 @@ def track_beat_frames(strength: np.ndarray, period_frames: float) -> np.ndarray:
     count = local.size
     cumulative = np.empty(count)
     backlink = np.full(count, -1, dtype=np.int64)
+    offsets = np.arange(nearest)[:, None] - lags[None, :]  # candidates, relative to a block's start
+    rows = np.arange(nearest)
     for first in range(0, count, nearest):
-        frames = np.arange(first, min(first + nearest, count))
-        previous = frames[:, None] - lags[None, :]
+        size = min(nearest, count - first)
+        previous = offsets[:size] + first
+        if first >= lags[-1]:  # every candidate lies in the track
+            scores = cumulative[previous]
+            scores += penalty
+            best = scores.argmax(axis=1)  # the nearest of equal candidates, as librosa
+            cumulative[first : first + size] = (
+                local[first : first + size] + scores[rows[:size], best]
+            )
+            backlink[first : first + size] = previous[rows[:size], best]
+            continue
         scores = np.where(previous >= 0, cumulative[np.maximum(previous, 0)] + penalty, -np.inf)
-        best = np.argmax(scores, axis=1)  # the nearest of equal candidates, as librosa
-        best_score = scores[np.arange(frames.size), best]
+        best = scores.argmax(axis=1)
+        best_score = scores[rows[:size], best]
         found = np.isfinite(best_score)
-        cumulative[frames] = local[frames] + np.where(found, best_score, 0.0)
-        backlink[frames] = np.where(found, previous[np.arange(frames.size), best], -1)
+        cumulative[first : first + size] = local[first : first + size] + np.where(
+            found, best_score, 0.0
+        )
+        backlink[first : first + size] = np.where(found, previous[rows[:size], best], -1)
     # No beat before the first frame with some strength.
     first_strong = int(np.argmax(local >= 0.01 * local.max()))
     backlink[:first_strong] = -1

@@ -27,13 +27,13 @@ from liveify.plugins.crowd.sources import (
 
 CLAP_STREAM, VOICE_STREAM, WHISTLE_STREAM, BEAT_STREAM = 2, 3, 4, 5
 MAX_JITTER_S = 0.06
-RENDERED_VOICES_HZ = 4.0  # at most this many single voices a second; the rest is the roar
+RENDERED_VOICES_HZ = 3.0  # at most this many single voices a second; the rest is the roar
 VOICE_MEAN_S = 0.8
 WHISTLE_MEAN_S = 0.9
 WHISTLE_POWER = 0.25  # one whistle, relative to the crowd at full excitement
 CLAP_ALONG_POWER = 0.5
 BEATS_PER_DRAW = 64
-CLAP_ALONG_NEAREST = 16  # the nearest people heard one by one on the beat; the rest is the group
+CLAP_ALONG_NEAREST = 8  # the nearest people heard one by one on the beat; the rest is the group
 VOICES_AMONG, WHISTLES_AMONG = 200, 1000  # single voices stand out nearby; whistles carry
 
 

@@ -33,7 +33,8 @@ NEAR_CLAPPERS = 48
 #: Distance classes (m) of single-clap sounds: a near clapper uses the class it stands in.
 CLAP_DISTANCES_M = (2.0, 3.5, 6.0, 10.0)
 CLAP_VARIANTS = 3
-CLAP_S = 0.03
+CLAP_S = 0.02  # a cupped clap rings ~15 ms (A1+: tau = Q / (pi f) = 3 ms)
+LONGEST_SOUND_S = 1.8  # voices and whistles are at most this long
 GROUP_CLAPS = 6
 GROUP_CLAP_PEOPLE = 48
 GRID_BELOW_200HZ = 24  # grid points below 200 Hz (3 octaves at 1/8 octave: 25 Hz)
@@ -73,8 +74,10 @@ class Bank:
 
     @property
     def longest_event(self) -> int:
-        """Samples of the longest sound placed at once (voices and whistles are shorter)."""
-        return max(self.frame_length, self.group_claps.shape[-1], round(2.5 * self.sample_rate))
+        """Samples of the longest sound placed at once (a frame, a group clap, a voice)."""
+        return max(
+            self.frame_length, self.group_claps.shape[-1], round(LONGEST_SOUND_S * self.sample_rate)
+        )
 
     def part_amplitudes(self, bed_power: np.ndarray) -> np.ndarray:
         """(frames, 4) power of each bed -> (frames, 2 * bins) amplitude of each bin's real and
@@ -211,7 +214,7 @@ VOICE_KINDS = (
     ("woo", "u", "o", 0.6, 1.5),
     ("yeah", "e", "a", 0.4, 0.9),
     ("hey", "e", "e", 0.25, 0.45),
-    ("oh", "o", "o", 1.0, 2.2),  # a held note, sung
+    ("oh", "o", "o", 1.0, LONGEST_SOUND_S),  # a held note, sung
 )
 
 
@@ -227,10 +230,10 @@ def render_voice(
     cheer's contour (with vibrato and jitter), through the formants of its vowel (moving from the
     first vowel to the second), then `distance_m` of air and venue.
 
-    Synthesised at half the rate above 32 kHz (a voice this far away has nothing up there) and
-    filtered and brought to the full rate in one FFT."""
+    Synthesised at the rate its content up to 6 kHz needs (a shouting voice at a distance has
+    little above), filtered and brought to the full rate in one FFT."""
     name, first, second, _, _ = VOICE_KINDS[kind]
-    synthesis = _Synthesis(duration_s, sample_rate, pad_s=0.02)
+    synthesis = _Synthesis(duration_s, sample_rate, pad_s=0.02, top_hz=6000.0)
     x = synthesis.progress
     base_hz = rng.uniform(160.0, 280.0) * (1.6 if rng.random() < 0.45 else 1.0)
     glide = rng.uniform(0.2, 0.6)
@@ -278,7 +281,7 @@ def render_whistle(
     """One whistle (mono, unit mean power): a tone gliding up (or up and down, a wolf whistle)
     with vibrato, its pitch and loudness wavering with the breath, over a little breath noise;
     `distance_m` away (a whistle is narrow enough for one gain)."""
-    synthesis = _Synthesis(duration_s, sample_rate, pad_s=0.0)
+    synthesis = _Synthesis(duration_s, sample_rate, pad_s=0.0, top_hz=4500.0)
     x, t = synthesis.progress, synthesis.times_s
     low_hz = rng.uniform(1300.0, 2600.0)
     rise = rng.uniform(0.1, 0.5)
@@ -291,7 +294,7 @@ def render_whistle(
     )
     f0 = low_hz * contour * (1.0 + synthesis.controlled(vibrato + 0.004 * waver[0]))
     phase = 2 * np.pi * np.cumsum(np.minimum(f0, 0.45 * synthesis.rate)) / synthesis.rate
-    tone = (1.0 + 0.2 * synthesis.controlled(waver[1])) * (np.sin(phase) + 0.05 * np.sin(2 * phase))
+    tone = (1.0 + 0.2 * synthesis.controlled(waver[1])) * np.sin(phase)
     envelope = np.minimum(t / 0.03, 1.0) * np.clip((duration_s - t) / 0.08, 0.0, 1.0)
     # A little hiss of breath around the tone, 24 dB below it.
     voiced = envelope * tone
@@ -305,13 +308,16 @@ def render_whistle(
 
 
 class _Synthesis:
-    """Time and frequency axes for synthesising one sound at half the rate (at rates above
-    32 kHz), and bringing its spectrum to the full rate by zero-padding (ideal interpolation)."""
+    """Time and frequency axes for synthesising one sound at a fraction of the rate (all it needs
+    for content up to `top_hz`), and bringing its spectrum to the full rate by zero-padding
+    (ideal interpolation)."""
 
-    def __init__(self, duration_s: float, sample_rate: float, *, pad_s: float):
+    def __init__(self, duration_s: float, sample_rate: float, *, pad_s: float, top_hz: float):
         import scipy.fft
 
-        self.factor = 2 if sample_rate >= 32000 else 1
+        self.factor = 1
+        while sample_rate / (2 * self.factor) > 2.2 * top_hz:
+            self.factor *= 2
         self.rate = sample_rate / self.factor
         self.length = max(2, round(duration_s * sample_rate))
         low = -(-self.length // self.factor)
