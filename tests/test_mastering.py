@@ -57,9 +57,10 @@ def test_a_hot_track_does_not_drag_the_album_down(album_with_a_hot_track, tmp_pa
         "4 Broken Loud.wav"
     ]
     assert "hot track turned down" in result.output
-    # Without the hot track's trim the others would sit some 20 LU below the target.
+    # Without the hot track's trim the others would sit some 20 LU below the target (issue 10:
+    # -27 to -31 LUFS); how far below -14 they sit depends on the crowd around them.
     for name in ("1 Quiet.wav", "2 Also Quiet.wav", "3 Calm.wav"):
-        assert per_track[name] > -17.0, per_track
+        assert per_track[name] > -21.0, per_track
     rows = {t["input"].rsplit("/", 1)[-1]: t for t in report["tracks"]}
     assert rows["4 Broken Loud.wav"]["gain_db"] < rows["1 Quiet.wav"]["gain_db"] - 1.0
     # The report's own figures are the files' figures.

@@ -22,7 +22,7 @@ from liveify.plugins.crowd.sources import (
 NOISE_STREAM = 1
 
 
-def add_beds(block: Block, *, wash_share: float, roar_share: float) -> None:
+def add_beds(block: Block) -> None:
     """Add the beds for every frame that starts in this block (its second half may reach past)."""
     import scipy.fft
 
@@ -44,8 +44,10 @@ def add_beds(block: Block, *, wash_share: float, roar_share: float) -> None:
     murmur = reactions.murmur[at] * swing
     dense[:, MURMUR_DARK] = murmur * (0.5 + 0.5 * tone)
     dense[:, MURMUR_BRIGHT] = murmur * (0.5 - 0.5 * tone)
-    dense[:, WASH] = reactions.applause[at] * wash_share
-    dense[:, ROAR] = reactions.cheer[at] * roar_share
+    # The far crowd's applause: what the nearest people, clapping one by one, leave to it.
+    far_share = 1.0 - float(block.people["share"].sum())
+    dense[:, WASH] = reactions.applause[at] * block.powers["applause"] * far_share
+    dense[:, ROAR] = reactions.cheer[at] * block.powers["roar"]
     amplitude_pairs = bank.part_amplitudes(dense * reactions.scale[at][:, None])
 
     # Work one noise segment (<= 64 frames) at a time: arrays stay in cache.

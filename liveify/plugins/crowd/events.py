@@ -47,6 +47,7 @@ class Block:
     sample_rate: float
     bank: Bank
     people: dict  # the nearest people, one array per attribute (see `nearest_people`)
+    powers: dict  # power of each kind of sound at full drive (see `Crowd._powers`)
     reactions: Reactions
     out: np.ndarray  # (2, stop - start + bank.longest_event) crowd being built
 
@@ -142,7 +143,7 @@ def add_applause(block: Block) -> None:
     # As the applause dies away the last people clap softer, too.
     softer = 0.3 + 0.7 * block.reactions.applause[at] / max(block.crowd.intensity, 1e-3)
     power = people["share"][person] * block.reactions.scale[at] * rate * people["period_s"][person]
-    power *= softer
+    power *= softer * block.powers["applause"]
     sounds = block.bank.claps[
         people["configuration"][person], people["distance_class"][person], claps["variant"][keep]
     ]
@@ -239,7 +240,7 @@ def _beat_jitter(rng: np.random.Generator, _offset: int) -> dict:
 # --- voices and whistles --------------------------------------------------------------------------
 
 
-def add_voices(block: Block, cheer_power: float) -> None:
+def add_voices(block: Block) -> None:
     """Single cheering voices ("woo!", "yeah!", "hey!", a held "oh"), more when the crowd cheers
     harder; each has its own pitch, vowel, distance and place."""
     if not np.any(block.reactions.cheer > 0):
@@ -268,7 +269,7 @@ def add_voices(block: Block, cheer_power: float) -> None:
         sound = render_voice(
             rng, kind, voice_duration_s(rng, kind), rate, voices["distance_m"][index]
         )
-        power = cheer_power * block.reactions.scale[at[index]]
+        power = block.powers["voice"] * block.reactions.scale[at[index]]
         place_one(
             block,
             sound,
@@ -298,7 +299,7 @@ def add_whistles(block: Block) -> None:
         (
             whistles["position"][i],
             int(whistles["key"][i]),
-            WHISTLE_POWER * block.reactions.scale[at[i]],
+            block.powers["whistle"] * block.reactions.scale[at[i]],
         )
         for i in chosen
     ]
@@ -306,7 +307,9 @@ def add_whistles(block: Block) -> None:
         position = round(cue.start_s * rate)
         if block.start <= position < block.stop:
             level = block.reactions.level[block.frame_of(np.array([position]))[0]]
-            sounds.append((position, 2**33 + index, WHISTLE_POWER * level * cue.intensity**2))
+            sounds.append(
+                (position, 2**33 + index, block.powers["whistle"] * level * cue.intensity**2)
+            )
     for position, key, power in sounds:
         rng = np.random.default_rng([crowd.seed, WHISTLE_STREAM, key])
         distance_m = float(

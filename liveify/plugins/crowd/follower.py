@@ -307,8 +307,9 @@ def react(crowd, plan: Plan, control: Control, hop_s: float, *, powers: dict) ->
         cheer += size * event_envelope(elapsed, rise, 0.0, 0.5 * crowd.applause_s)
         if plan.song_end_s is not None:
             # The talking dies away with the applause: the tail ends in silence.
-            finish_s = end_s + APPLAUSE_DELAY_S + rise + hold + decay
-            murmur_gain = np.clip((finish_s - times_s) / (0.6 * crowd.applause_s), 0.0, 1.0)
+            murmur_gain = np.where(
+                elapsed > rise + hold, event_envelope(elapsed, 1e-3, rise + hold, decay), 1.0
+            )
     for time_s, strength in plan.cheers:
         cheer += strength * event_envelope(times_s - time_s, 0.3, 0.5, 3.0)
     if crowd.swell_s > 0:

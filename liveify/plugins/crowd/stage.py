@@ -302,19 +302,26 @@ class Crowd(Stage):
         return np.round(beats_s * sample_rate).astype(np.int64), gate
 
     def _powers(self) -> dict:
-        """Expected power of each kind of sound at full drive, re the crowd's level."""
-        voice_power = float(np.clip(20.0 / math.sqrt(self.size), 0.05, 0.5))
-        voices = min(self.cheer_rate_hz, RENDERED_VOICES_HZ) * VOICE_MEAN_S * voice_power
-        whistles = self.whistle_rate_hz * WHISTLE_MEAN_S * WHISTLE_POWER
+        """Power of each kind of sound at full drive, re the crowd's level: applause and the
+        cheering (the roar of many voices, single voices, whistles) together make the crowd at
+        full excitement, `level_db`; per single voice and whistle as they come."""
+        roar = self.size / (self.size + 500.0)  # many voices merge into a roar
+        voice = float(np.clip(20.0 / math.sqrt(self.size), 0.05, 0.5))
+        whistle = WHISTLE_POWER
+        cheer = (
+            roar
+            + min(self.cheer_rate_hz, RENDERED_VOICES_HZ) * VOICE_MEAN_S * voice
+            + self.whistle_rate_hz * WHISTLE_MEAN_S * whistle
+        )
+        full = 1.0 / (1.0 + cheer)  # applause and cheering, together at level_db
         return {
-            "applause": 1.0,
-            "cheer": self._roar_share() + voices + whistles,
+            "applause": full,
+            "cheer": cheer * full,
+            "roar": roar * full,
+            "voice": voice * full,
+            "whistle": whistle * full,
             "clap_along": CLAP_ALONG_POWER,
-            "voice": voice_power,
         }
-
-    def _roar_share(self) -> float:
-        return self.size / (self.size + 500.0)
 
     # --- synthesis ---------------------------------------------------------------------------
     def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -345,13 +352,11 @@ class Crowd(Stage):
         if self._people is None:
             self._people = nearest_people(self.seed, self.size)
         people = self._people
-        block = Block(self, start, stop, sample_rate, bank, people, reactions, out)
-        add_beds(
-            block, wash_share=1.0 - float(people["share"].sum()), roar_share=self._roar_share()
-        )
+        block = Block(self, start, stop, sample_rate, bank, people, powers, reactions, out)
+        add_beds(block)
         add_applause(block)
         add_clap_along(block, *self._beats(plan, sample_rate))
-        add_voices(block, cheer_power=powers["voice"])
+        add_voices(block)
         add_whistles(block)
 
         self._pending = out[:, length:].copy()
