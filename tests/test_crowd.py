@@ -95,6 +95,20 @@ def test_applause_holds_through_a_quiet_outro_and_dies_away_after_it():
     assert np.abs(added[:, int(15.05 * SR) :]).max() < 10 ** (-60 / 20)
 
 
+def test_a_preset_fits_the_applause_into_its_tail(tmp_path):
+    from liveify.presets import load_preset
+
+    path = tmp_path / "short.toml"
+    path.write_text("tail_s = 3.0\n[venue]\nrt60_s = 2.0\n[crowd]\napplause_s = 9.0\n")
+    short = load_preset(path)
+    assert short.crowd["applause_s"] == 9.0  # as written; the stage gets what fits
+    assert short.build_stages()[1].applause_s == pytest.approx(2.0)
+    assert (
+        load_preset("stadium").build_stages()[1].applause_s
+        == load_preset("stadium").crowd["applause_s"]
+    )
+
+
 def test_lead_in_swell_fades_in_from_silence():
     audio = silence(4)
     calm = crowd_only(Crowd(swell_s=0.0), audio)

@@ -124,6 +124,7 @@ def applause_timing(
     """Rise, hold and decay (s) of the applause after a last note at `end_s`: within
     `applause_s` of it, except that through a quiet outro (until `sound_end_s`, where the
     recording falls silent) the applause holds, and dies away after it."""
+    rise_s = min(rise_s, 0.35 * applause_s)  # a short applause rises quicker
     decay_s = 0.65 * (applause_s - APPLAUSE_DELAY_S - rise_s)
     hold_s = applause_s - APPLAUSE_DELAY_S - rise_s - decay_s
     if sound_end_s is not None:

@@ -101,7 +101,7 @@ class Crowd(Stage):
     )
     applause_s = RangeParameter(
         6.0,
-        1.0,
+        0.5,
         60.0,
         doc="Seconds from the last note until the applause has died away to silence.",
     )
