@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from liveify.loudness import StepEnergies
 from liveify.plugins.base import as_channels_first
 
 #: Music below this (dBFS power) counts as silence.
@@ -74,9 +75,6 @@ class TrackAnalysis:
     LEVEL_BLOCK = 1024
 
     def __init__(self, sample_rate: float):
-        # Imported here: loudness pulls in scipy.signal, which `liveify presets` need not load.
-        from liveify.loudness import StepEnergies
-
         self.input_rate = float(sample_rate)
         self.halvings = 0
         while sample_rate / 2**self.halvings > 16000:

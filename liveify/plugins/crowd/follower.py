@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from liveify.analysis import END_RANGE_DB, SILENCE_DB, TrackFeatures
+from liveify.loudness import StepEnergies
 
 DEFAULT_MUSIC_DB = -20.0  # music level assumed before any is heard, if none is known
 JOIN_BEATS = 16  # four bars of steady strong pulse before the crowd claps along
@@ -164,7 +165,7 @@ class MusicFollower:
         self.reset()
 
     def reset(self) -> None:
-        self._steps = None
+        self._steps: StepEnergies | None = None
         self._state = dict.fromkeys(("fast", "present", "ref_num", "ref_den", "released"), 0.0)
         self._played_s = self._silent_s = 0.0
         self._released = False
@@ -185,8 +186,6 @@ class MusicFollower:
 
         hop_s = hop / sample_rate
         if self._steps is None:
-            from liveify.loudness import StepEnergies  # scipy.signal: only when audio comes
-
             self._steps = StepEnergies(hop)
         power = self._steps.add(audio) / (audio.shape[0] * hop)
         s = self._state
