@@ -209,7 +209,8 @@ def _group_claps(
 
 # --- voices and whistles, one at a time ------------------------------------------------------
 
-#: Cheering voices: (name, vowel at start, vowel at end, shortest s, longest s, pitch contour).
+#: Cheering voices: (name, vowel at start, vowel at end, shortest s, longest s); each name has
+#: its own pitch contour in `render_voice`.
 VOICE_KINDS = (
     ("woo", "u", "o", 0.6, 1.5),
     ("yeah", "e", "a", 0.4, 0.9),
