@@ -28,7 +28,7 @@ from liveify.render.workspace import writing
 #: Headroom kept below the true-peak ceiling for the rounding of integer output formats.
 QUANTISATION_MARGIN_DB = 0.05
 #: Tracks louder than the album's median track by more than this are trimmed down to it.
-HOT_TRACK_LU = 6.0
+HOT_TRACK_LU = 3.0
 #: The album is written again with a corrected gain when it misses its target by more than this.
 LOUDNESS_TOLERANCE_LU = 0.2
 MAX_MASTERING_PASSES = 5
