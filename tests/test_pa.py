@@ -30,8 +30,10 @@ def test_board_is_made_of_native_plugins_and_reads_like_the_docs():
     board = pa_colouring()
     assert isinstance(board, pedalboard.Pedalboard)
     kinds = [type(plugin).__name__ for plugin in board]
-    assert kinds[0] == "HighpassFilter" and "Compressor" in kinds and "Limiter" in kinds
-    assert "Distortion" in kinds and "PeakFilter" in kinds
+    assert kinds[0] == "HighpassFilter" and "Compressor" in kinds and "Distortion" in kinds
+    assert "PeakFilter" in kinds and "Limiter" in [
+        type(p).__name__ for p in pa_colouring(drive_db=0.0)
+    ]
     # Plugins that do nothing are left out.
     assert "Distortion" not in [type(p).__name__ for p in pa_colouring(drive_db=0.0)]
 
@@ -110,3 +112,16 @@ def test_parameters_are_validated_and_named():
 def test_makeup_gain_applies_with_or_without_drive(drive_db):
     board = pa_colouring(**{**FLAT, "drive_db": drive_db}, makeup_db=6.0)
     assert gain_db(board, 1000.0, amplitude=0.005) == pytest.approx(6.0, abs=0.1)
+
+
+def test_a_saturating_pa_runs_the_limiter_as_its_first_stage_with_the_same_output():
+    audio = np.concatenate([sine(220.0, 3.0), sine(330.0, 2.0)])
+    for drive_db in (1.0, 2.0, 6.0):
+        board = pa_colouring(drive_db=drive_db, limiter_threshold_db=-1.0)
+        assert not any(type(plugin) is pedalboard.Limiter for plugin in board)
+        with_limiter = pedalboard.Pedalboard(
+            [*list(board)[:-2], pedalboard.Limiter(threshold_db=-1.0), pedalboard.Gain(-1.0)]
+        )
+        np.testing.assert_allclose(board(audio, SR), with_limiter(audio, SR), atol=1e-6)
+    # Without saturation the limiter can act: it stays JUCE's limiter.
+    assert any(type(p) is pedalboard.Limiter for p in pa_colouring(drive_db=0.0))

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from liveify.plugins.base import RangeParameter
 
-# JUCE's dsp::Limiter (pedalboard.Limiter) runs a fixed first stage (-10 dB, 4:1) with a fixed
-# makeup of 10 * (1 - 1/4) / 2 dB, then makeup of -threshold_db and a hard clip at 0 dBFS.
-# pa_colouring cancels both makeups so the limiter only catches peaks.
+# JUCE's dsp::Limiter (pedalboard.Limiter) is a fixed first stage (a Compressor: -10 dB, 4:1,
+# 2 ms attack, 200 ms release) with a fixed makeup of 10 * (1 - 1/4) / 2 dB, then a second stage
+# at threshold_db (ratio 1000), makeup of -threshold_db and a hard clip at 0 dBFS. pa_colouring
+# cancels both makeups so the limiter only catches peaks.
 _JUCE_LIMITER_MAKEUP_DB = 10.0 * (1.0 - 1.0 / 4.0) / 2.0
+_JUCE_LIMITER_FIRST_STAGE = {"threshold_db": -10.0, "ratio": 4.0, "attack_ms": 2.0,
+                             "release_ms": 200.0}  # fmt: skip
 
 PA_PARAMETERS: dict[str, RangeParameter] = {
     spec.name: spec
@@ -91,7 +94,8 @@ def pa_colouring(
     level-compensated so `drive_db` changes the character, not the level) -> Limiter with its
     makeup cancelled, so the output never exceeds `limiter_threshold_db` dBFS and quieter material
     passes at unity gain. Plugins that would do nothing (0 dB gains, ratio 1, no drive) are left
-    out and neighbouring gains are merged, to save time.
+    out and neighbouring gains are merged, to save time; where the saturation already keeps the
+    signal under the ceiling, the limiter is built as the compressor it then reduces to.
 
     Examples
     --------
@@ -144,8 +148,17 @@ def pa_colouring(
         plugins.append(pedalboard.Gain(gain_db=-v["drive_db"] - _JUCE_LIMITER_MAKEUP_DB))
     else:
         plugins.append(pedalboard.Gain(gain_db=v["makeup_db"] - _JUCE_LIMITER_MAKEUP_DB))
-    plugins += [
-        pedalboard.Limiter(threshold_db=ceiling_db, release_ms=v["limiter_release_ms"]),
-        pedalboard.Gain(gain_db=ceiling_db),
-    ]
+    if v["drive_db"] >= -ceiling_db:
+        # After the saturation nothing exceeds -(drive_db + 3.75) dBFS, so the limiter's second
+        # stage and its clip never act: it is exactly its first-stage compressor and its makeup
+        # (one JUCE compressor less per sample).
+        plugins += [
+            pedalboard.Compressor(**_JUCE_LIMITER_FIRST_STAGE),
+            pedalboard.Gain(gain_db=_JUCE_LIMITER_MAKEUP_DB),
+        ]
+    else:
+        plugins += [
+            pedalboard.Limiter(threshold_db=ceiling_db, release_ms=v["limiter_release_ms"]),
+            pedalboard.Gain(gain_db=ceiling_db),
+        ]
     return pedalboard.Pedalboard(plugins)
