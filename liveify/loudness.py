@@ -73,14 +73,12 @@ def true_peak_envelope(audio: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
         return np.zeros(0, np.float32)
     rows = -(-count // stride)
     # Row r interpolates the values after samples 16r .. 16r + 15 from span samples 16r ..
-    # 16r + 35, which lie in the span's 16-sample blocks r, r + 1 and r + 2.
-    blocks = rows + 2
-    if audio.shape[1] < blocks * stride:
-        audio = np.pad(audio, ((0, 0), (0, blocks * stride - audio.shape[1])))
-    starts = np.arange(0, blocks * stride, stride)
-    block_peaks = np.maximum.reduceat(np.abs(audio[:, : blocks * stride]), starts, axis=1).max(
-        axis=0
-    )
+    # 16r + 35, which lie in the span's 16-sample blocks r, r + 1 and r + 2 (the last block may
+    # be partial: reduceat takes it to the end).
+    if audio.shape[1] < rows * stride + 2 * TRUE_PEAK_CONTEXT:  # a partial last row
+        audio = np.pad(audio, ((0, 0), (0, rows * stride + 2 * TRUE_PEAK_CONTEXT - audio.shape[1])))
+    starts = np.arange(0, audio.shape[1], stride)[: rows + 2]
+    block_peaks = np.maximum.reduceat(np.abs(audio), starts, axis=1).max(axis=0)
     reach = np.maximum(np.maximum(block_peaks[:-2], block_peaks[1:-1]), block_peaks[2:])
     candidates = np.flatnonzero(reach * _TRUE_PEAK_MAX_OVERSHOOT >= floor)
     envelope = np.zeros(rows * stride, np.float32)

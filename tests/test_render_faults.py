@@ -55,9 +55,9 @@ def test_leftovers_of_a_killed_render_are_removed_by_the_next(tmp_path, write_tr
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # kill it hard once it is writing its intermediate
-            work = list(out.glob(f"{WORK_PREFIX}*/*.f32")) if out.exists() else []
-            if work and work[0].stat().st_size > 0:
+        while time.monotonic() < deadline:  # kill it hard once it is rendering
+            if out.exists() and list(out.glob(f"{WORK_PREFIX}*/{WORK_MARKER}")):
+                time.sleep(1.0)
                 break
             time.sleep(0.05)
         else:

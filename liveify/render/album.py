@@ -10,8 +10,6 @@ one continuous set. Memory stays at a few blocks per track, whatever its length.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from liveify import __version__
 from liveify.audio import atomic_audio_writer, probe, read_blocks, to_stereo
 from liveify.errors import AudioFileError, LiveifyError, OutputError
 from liveify.loudness import LoudnessMeter
+from liveify.render.intermediate import Intermediate, MemoryBudget
 from liveify.render.master import (
     album_loudness,
     heavy_limiting_warnings,
@@ -47,6 +46,9 @@ from liveify.render.workspace import (
 )
 
 NO_MODEL = ModelChoice(None, "model stage off")
+#: A song whose decoded samples fit in this many bytes (~6 minutes of 44.1 kHz stereo) is decoded
+#: once for both its analysis and its render.
+SONG_CACHE_BYTES = 128 << 20
 
 
 def render_track(
@@ -54,17 +56,30 @@ def render_track(
     settings: RenderSettings,
     model: ModelChoice,
     work_dir: Path,
+    budget: MemoryBudget,
     on_progress: Callable[[float], None] = lambda seconds: None,
 ) -> None:
-    """Render one track through the recipe into a float intermediate in `work_dir`, filling
-    `result` in place (its loudness steps and raw true peak for mastering)."""
+    """Render one track through the recipe into an `Intermediate` (in memory while `budget`
+    lasts, else in `work_dir`), filling `result` in place (its loudness steps and raw true peak
+    for mastering)."""
     track = Path(result.input)
     info = probe(track)
     rate = float(settings.sample_rate or info.sample_rate)
 
+    # The song is read twice when the room analyses it first; a song that fits is decoded once.
+    decoded: list[np.ndarray] | None = (
+        [] if 2 * 4 * info.duration_s * rate <= SONG_CACHE_BYTES else None
+    )
+
     def song():
+        if decoded:
+            yield from decoded
+            return
         for block in read_blocks(track, sample_rate=rate, block_frames=BLOCK_FRAMES):
-            yield to_stereo(block)
+            block = to_stereo(block)
+            if decoded is not None:
+                decoded.append(block)
+            yield block
 
     stage = None
     if model.path is not None:
@@ -75,23 +90,16 @@ def render_track(
         stage = LiveModel(model.path, intra_op_threads=threads)
     # The raw true peak is only needed where the album gain must respect it (no limiter).
     meter = LoudnessMeter(rate, 2, true_peak=not settings.limiter)
-    # Raw float32 blocks as the chain made them, channel after channel: the intermediate lives
-    # only in the private work folder, so a plain memory dump is enough, and pass 2 hands the same
-    # (channels, frames) blocks to the writer.
-    handle, name = tempfile.mkstemp(suffix=".f32", dir=work_dir)
-    os.close(handle)
-    intermediate = Path(name)
-    blocks: list[int] = []
-    with writing(Path(result.output)), open(intermediate, "wb") as writer:
+    intermediate = Intermediate(work_dir, budget)
+    with writing(Path(result.output)):
         for output in live_blocks(song, rate, settings.preset, seed=result.seed, model=stage):
             if not np.isfinite(meter.add(output)):
                 raise AudioFileError(f"{track}: the effect chain produced NaN or infinite samples")
-            np.ascontiguousarray(output).tofile(writer)
-            blocks.append(output.shape[1])
+            intermediate.append(output)
             on_progress(output.shape[1] / rate)
+        intermediate.close()
     meter.finish()
     result.intermediate = intermediate
-    result.intermediate_blocks = blocks
     result.sample_rate = rate
     result.duration_s = info.duration_s
     result.step_mean_squares = meter.step_mean_squares()
@@ -106,7 +114,7 @@ def _live_seconds(result: TrackResult, settings: RenderSettings) -> float:
     return 0.0
 
 
-def _render_pass(pending, settings, model, work_dir, log) -> None:
+def _render_pass(pending, settings, model, work_dir) -> None:
     """Pass 1 over `pending` tracks (in parallel with `settings.jobs`), with progress bars."""
     from tqdm.auto import tqdm
 
@@ -117,6 +125,7 @@ def _render_pass(pending, settings, model, work_dir, log) -> None:
     )  # fmt: skip
     bar_lock = threading.Lock()
     free_positions = list(range(1, settings.jobs + 1))
+    budget = MemoryBudget()
 
     def render_one(result: TrackResult) -> None:
         with bar_lock:
@@ -134,7 +143,7 @@ def _render_pass(pending, settings, model, work_dir, log) -> None:
                 album_bar.update(seconds)
 
         try:
-            render_track(result, settings, model, work_dir, advance)
+            render_track(result, settings, model, work_dir, budget, advance)
             result.status = "ok"
         except OutputError:
             raise  # the disk or folder fails every track alike: stop the render
@@ -200,7 +209,7 @@ def render_album(
         if summary:
             log(summary)
         pending = [r for r in results if r.status == "pending"]
-        _render_pass(pending, settings, model, work_dir, log)
+        _render_pass(pending, settings, model, work_dir)
 
         def report(loudness: dict) -> dict:
             return {

@@ -101,11 +101,9 @@ def master_track(result: TrackResult, gain_db: float, settings: RenderSettings) 
     gain = np.float32(db_to_gain(gain_db))
 
     def gained_blocks():
-        with open(result.intermediate, "rb") as intermediate:
-            for frames in result.intermediate_blocks:
-                block = np.fromfile(intermediate, dtype=np.float32, count=2 * frames)
-                block *= gain
-                yield block.reshape(2, frames)
+        for block in result.intermediate.blocks():
+            block *= gain
+            yield block
 
     limiter = None
     blocks = gained_blocks()

@@ -12,7 +12,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -62,18 +62,14 @@ class TrackResult:
     input_size: int | None = None
     input_mtime_ns: int | None = None
     settings_id: str | None = None
-    intermediate: Path | None = field(default=None, repr=False)
-    intermediate_blocks: list[int] | None = field(default=None, repr=False)  # frames per block
+    intermediate: object = field(default=None, repr=False)  # liveify.render.intermediate
     sample_rate: float | None = field(default=None, repr=False)
     step_mean_squares: np.ndarray | None = field(default=None, repr=False)
     raw_true_peak_db: float | None = field(default=None, repr=False)
 
     def to_report(self) -> dict:
-        row = asdict(self)
-        for private in ("intermediate", "intermediate_blocks", "sample_rate",
-                        "step_mean_squares", "raw_true_peak_db"):  # fmt: skip
-            row.pop(private)
-        return row
+        private = ("intermediate", "sample_rate", "step_mean_squares", "raw_true_peak_db")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in private}
 
 
 def track_seed(seed: int, track: Path) -> int:
