@@ -73,6 +73,60 @@ def split_windows(
     return windows, starts
 
 
+class OverlapAdd:
+    """Blend window outputs arriving in order (one every hop) into frames, as they become final.
+
+    A frame is final once no later window can reach it: every frame before the next window's start.
+    Each frame is the crossfade-weighted sum of the windows covering it divided by their summed
+    weight, and `pop` asserts that the weight is positive (every frame covered).
+
+        >>> blend = OverlapAdd(n_rows=128, window_frames=1408, overlap=0.5)
+        >>> blend.add(model_output)                     # doctest: +SKIP
+        >>> frames = blend.pop(blend.final_end)         # doctest: +SKIP
+    """
+
+    def __init__(self, n_rows: int, window_frames: int, overlap: float):
+        self.window_frames = window_frames
+        self.hop = window_hop(window_frames, overlap)
+        self.weights = crossfade_weights(window_frames, overlap)
+        self.start = 0  # first frame not yet popped
+        self.next_window_start = 0
+        self._sum = np.zeros((n_rows, 0), dtype=np.float64)
+        self._weight = np.zeros(0, dtype=np.float64)
+
+    @property
+    def final_end(self) -> int:
+        """Frames before this are final: no later window starts before it."""
+        return self.next_window_start
+
+    def add(self, output: np.ndarray) -> None:
+        """Add the output (n_rows, window_frames) of the window starting at `next_window_start`."""
+        offset = self.next_window_start - self.start
+        missing = offset + self.window_frames - self._weight.size
+        if missing > 0:
+            self._sum = np.pad(self._sum, ((0, 0), (0, missing)))
+            self._weight = np.pad(self._weight, (0, missing))
+        self._sum[:, offset : offset + self.window_frames] += output * self.weights
+        self._weight[offset : offset + self.window_frames] += self.weights
+        self.next_window_start += self.hop
+
+    def pop(self, stop: int, *, finished: bool = False) -> np.ndarray:
+        """The blended frames `[start, stop)`, dropped from the buffer.
+
+        `stop` must not pass `final_end`, unless `finished` says no window will follow (then it
+        may reach the end of the last window).
+        """
+        limit = self.start + self._weight.size if finished else self.final_end
+        assert self.start <= stop <= limit, f"frames up to {stop} are not final (limit {limit})"
+        count = stop - self.start
+        weight = self._weight[:count]
+        assert count == 0 or weight.min() > 0, "every frame must be covered by a window"
+        blended = self._sum[:, :count] / weight
+        self._sum, self._weight = self._sum[:, count:], self._weight[count:]
+        self.start = stop
+        return blended
+
+
 def overlap_add(
     window_outputs: np.ndarray,
     starts: np.ndarray,
@@ -80,7 +134,10 @@ def overlap_add(
     window_frames: int,
     overlap: float,
 ) -> np.ndarray:
-    """Blend window outputs (n_windows, n_mels, window_frames) back into (n_mels, n_frames)."""
+    """Blend window outputs (n_windows, n_mels, window_frames) back into (n_mels, n_frames).
+
+    `starts` are the windows' first frames as `window_starts` gives them (one every hop).
+    """
     window_outputs = np.asarray(window_outputs)
     if window_outputs.ndim != 3 or window_outputs.shape[2] != window_frames:
         raise ParameterError(
@@ -89,12 +146,9 @@ def overlap_add(
         )
     if len(window_outputs) != len(starts):
         raise ParameterError(f"got {len(window_outputs)} window outputs for {len(starts)} starts")
-    weights = crossfade_weights(window_frames, overlap)
-    padded_frames = int(starts[-1]) + window_frames
-    blended = np.zeros((window_outputs.shape[1], padded_frames), dtype=np.float64)
-    summed_weight = np.zeros(padded_frames, dtype=np.float64)
-    for output, start in zip(window_outputs, starts, strict=True):
-        blended[:, start : start + window_frames] += output * weights
-        summed_weight[start : start + window_frames] += weights
-    assert summed_weight[:n_frames].min() > 0, "every frame must be covered by a window"
-    return (blended[:, :n_frames] / summed_weight[:n_frames]).astype(window_outputs.dtype)
+    blend = OverlapAdd(window_outputs.shape[1], window_frames, overlap)
+    if not np.array_equal(starts, np.arange(len(starts)) * blend.hop):
+        raise ParameterError(f"window starts must be every {blend.hop} frames from 0")
+    for output in window_outputs:
+        blend.add(output)
+    return blend.pop(n_frames, finished=True).astype(window_outputs.dtype)
