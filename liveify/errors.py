@@ -40,6 +40,10 @@ class OutputError(LiveifyError):
     folder); the message names the output. Ends the whole render, not just one track."""
 
 
+class DeviceError(LiveifyError):
+    """A requested compute device (e.g. `cuda`) cannot run here; names the device and the fix."""
+
+
 class MissingDependencyError(LiveifyError, ImportError):
     """An optional dependency is not installed; the message says which extra installs it."""
 

@@ -1,7 +1,10 @@
-"""Liveify model files: the metadata stored in ONNX files, and a torch-free reader for it.
+"""Liveify model files: the metadata stored in ONNX files, a torch-free reader for it, and
+ONNX Runtime sessions on the device asked for.
 
 An exported model carries everything the render path needs (model and mel configs, tensor names,
-precision), so `LiveModel("model.onnx")` is configured from the file alone.
+precision, optionally the reconstruction bounds it was tuned with), so `LiveModel("model.onnx")`
+is configured from the file alone. `open_session` is shared by the model stage and the exporter's
+parity check, so both run on the provider a render will use.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from liveify.errors import ModelFileError
 #: Prefix of every Liveify key in the ONNX file's metadata_props.
 PREFIX = "liveify."
 #: Keys whose values are JSON objects; every other key holds a plain string.
-JSON_KEYS = ("model_config", "mel_config", "training_info", "parity")
+JSON_KEYS = ("model_config", "mel_config", "training_info", "parity", "reconstruction")
 REQUIRED_KEYS = ("model_config", "mel_config", "input_name", "output_name")
 FORMAT_VERSION = "1"
 
@@ -36,7 +39,8 @@ def encode_metadata(values: dict) -> dict[str, str]:
 def decode_metadata(props: dict[str, str], path: str | os.PathLike = "model") -> dict:
     """Parse prefixed metadata_props back into a dict; ModelFileError if Liveify keys are missing.
 
-    Returns keys `model_config`, `mel_config`, `training_info`, `parity` (dicts), `input_name`,
+    Returns keys `model_config`, `mel_config`, `training_info`, `parity`, `reconstruction`
+    (dicts; `reconstruction` holds `LiveModel` settings the model was tuned with), `input_name`,
     `output_name`, `precision`, `liveify_version`, `opset` and `format_version` (strings).
     """
     values = {key[len(PREFIX) :]: text for key, text in props.items() if key.startswith(PREFIX)}
@@ -45,7 +49,7 @@ def decode_metadata(props: dict[str, str], path: str | os.PathLike = "model") ->
         raise ModelFileError(
             f"{path}: ONNX file lacks Liveify metadata ({', '.join(missing)}); {EXPORT_HINT}"
         )
-    decoded: dict = {"training_info": {}, "parity": {}}
+    decoded: dict = {"training_info": {}, "parity": {}, "reconstruction": {}}
     for key, text in values.items():
         if key in JSON_KEYS:
             try:
@@ -99,3 +103,122 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+# --- inference sessions: device and provider choice --------------------------------------------
+DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+
+def physical_cores() -> int:
+    """Physical CPU cores this process may use (hyper-threads slow ORT's matmuls down)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    try:
+        cores = set()
+        physical_id = "0"
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "physical id":
+                    physical_id = value.strip()
+                elif key.strip() == "core id":
+                    cores.add((physical_id, value.strip()))
+        physical = len(cores) or usable
+    except OSError:
+        physical = usable
+    return max(1, min(physical, usable))
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """`"auto"`, `"cpu"`, `"cuda"` or `"cuda:N"` -> (kind, CUDA device index)."""
+    text = str(device).strip().lower()
+    kind, _, index = text.partition(":")
+    if kind in ("auto", "cpu") and not index:
+        return kind, 0
+    if kind == "cuda" and (not index or index.isdigit()):
+        return kind, int(index or 0)
+    from liveify.errors import ParameterError
+
+    raise ParameterError(f"device must be {DEVICES_HELP}; got {device!r}")
+
+
+def open_session(
+    path: str | os.PathLike,
+    device: str = "auto",
+    *,
+    providers: list[str] | tuple[str, ...] | None = None,
+    intra_op_threads: int | None = None,
+):
+    """An ONNX Runtime session on `device`, the provider that actually runs it, and a notice.
+
+    `cuda`/`cuda:N` runs on that GPU or raises DeviceError (never silently on the CPU); `auto`
+    tries CUDA when this ONNX Runtime has it and falls back to the CPU with a one-line notice
+    (otherwise None) for the caller to print. `providers` (ONNX Runtime names) overrides `device`.
+
+    Returns
+    -------
+    (session, provider name, notice or None)
+    """
+    from liveify.errors import DeviceError, ParameterError, require
+
+    onnxruntime = require("onnxruntime", "cpu")
+    path = check_model_file(path)
+    available = onnxruntime.get_available_providers()
+    if providers is not None:
+        unknown = [name for name in providers if name not in available]
+        if unknown:
+            raise ParameterError(
+                f"ONNX Runtime providers {unknown} are not available here (available: {available})"
+            )
+        return (*_session(onnxruntime, path, list(providers), intra_op_threads), None)
+    kind, index = parse_device(device)
+    gpu = [(_CUDA, {"device_id": index}), _CPU]
+    if kind == "cpu":
+        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), None)
+    if kind == "cuda" and _CUDA not in available:
+        raise DeviceError(
+            f"device {device!r}: this ONNX Runtime has no CUDA provider (it has "
+            f"{', '.join(available)}); pip install 'liveify[gpu]' (onnxruntime-gpu), or use "
+            "device 'auto' or 'cpu'"
+        )
+    if kind == "auto" and _CUDA not in available:
+        notice = "device auto: no CUDA provider in this ONNX Runtime; running on the CPU"
+        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), notice)
+    try:
+        session, provider = _session(onnxruntime, path, gpu, intra_op_threads)
+    except ModelFileError:
+        session, provider = None, None
+    if provider == _CUDA:
+        return session, provider, None
+    reason = "ONNX Runtime fell back to the CPU" if session else "the CUDA session did not start"
+    if session is None:  # a file that no provider can read fails here, as a ModelFileError
+        session, provider = _session(onnxruntime, path, [_CPU], intra_op_threads)
+    if kind == "cuda":
+        raise DeviceError(
+            f"device {device!r}: CUDA cannot run {path.name} here ({reason}); check the GPU "
+            "driver and onnxruntime-gpu's CUDA libraries, or use device 'auto' or 'cpu'"
+        )
+    return session, provider, f"device auto: CUDA could not start ({reason}); running on the CPU"
+
+
+def _session(onnxruntime, path: Path, providers: list, intra_op_threads: int | None):
+    """An InferenceSession tuned for throughput, and the provider that actually runs it."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = intra_op_threads or physical_cores()
+    options.log_severity_level = 3
+    # Worker threads sleep as soon as a run ends instead of spinning: between model calls the
+    # stage's own numpy work (analysis, reconstruction) needs those cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:
+        raise ModelFileError(
+            f"{path}: not a readable ONNX model ({_first_line(error)}); {EXPORT_HINT}"
+        ) from None
+    return session, session.get_providers()[0]
