@@ -6,6 +6,7 @@ without torch, lightning or whisper.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -75,6 +76,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
     "Default: the bundled model when the preset uses one.",
 )
 @click.option("--no-model", is_flag=True, help="Render the DSP chain only (venue, PA, crowd).")
+@click.option(
+    "--model-strength",
+    type=click.FloatRange(0, 1),
+    help="How much of the model's change to apply, 0-1 (0 = none).  [default: the preset's]",
+)
 @click.option(
     "--format",
     "output_format",
@@ -152,6 +158,7 @@ def render_command(
     output_dir,
     model_path,
     no_model,
+    model_strength,
     output_format,
     bit_depth,
     sample_rate,
@@ -184,6 +191,8 @@ def render_command(
     from liveify.render import RenderSettings, collect_tracks, default_output_dir, resolve_model
 
     loaded_preset = load_preset(preset)
+    if model_strength is not None:  # part of the preset, so resume sees a changed strength
+        loaded_preset = dataclasses.replace(loaded_preset, model_strength=model_strength)
     selection = collect_tracks(inputs)
     settings = RenderSettings(
         preset=loaded_preset,
@@ -496,24 +505,47 @@ def run_train_command(prog_name: str) -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="The same seed writes identical files."
 )
-def demo_data_command(outdir, songs, duration_s, seed):
-    """Write synthetic paired studio/live songs, to train and test without recordings.
+@click.option(
+    "--studio-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Use the real recordings of this folder as the studio side (instead of --songs "
+    "synthetic songs) and render their live takes with the demo's own live renderer.",
+)
+@click.option(
+    "--excerpt",
+    "excerpt_s",
+    type=click.FloatRange(2, 3600),
+    help="With --studio-dir: take a seeded excerpt of this many seconds from each recording.",
+)
+def demo_data_command(outdir, songs, duration_s, seed, studio_dir, excerpt_s):
+    """Write paired studio/live songs, to train and test without live recordings.
 
     OUTDIR/studio/NN Title.wav, OUTDIR/live/NN Title (Live).wav (tempo drift, crowd intro,
     its own venue, PA and crowd; the .json beside it holds the studio->live time map) and
-    OUTDIR/midi/NN Title.mid.
+    OUTDIR/midi/NN Title.mid. With --studio-dir the studio side is your recordings (or
+    --excerpt seconds of each) and their live takes come from the same independent renderer.
 
     \b
     Examples:
       liveify demo-data demo/ --songs 8 --duration 30
+      liveify demo-data real/ --studio-dir ~/Music/album --excerpt 50
       liveify train demo/studio demo/live --embed-dim 96 --num-heads 4 \\
           --num-transformer-layers 2 --gru-layers 1 --learning-rate 1e-3 --precision 32
     """
-    from liveify.data.demo import make_demo_data
+    if studio_dir is not None:
+        from liveify.data.demo_takes import make_live_takes
 
-    click.echo(f"writing {songs} synthetic studio/live pairs of {duration_s:g} s to {outdir}/ ...")
-    written = make_demo_data(outdir, songs=songs, duration_s=duration_s, seed=seed)
-    for studio_path, live_path, _ in written:
+        click.echo(f"writing live takes of the recordings in {studio_dir}/ to {outdir}/ ...")
+        pairs = make_live_takes(studio_dir, outdir, excerpt_s=excerpt_s, seed=seed)
+    else:
+        from liveify.data.demo import make_demo_data
+
+        click.echo(
+            f"writing {songs} synthetic studio/live pairs of {duration_s:g} s to {outdir}/ ..."
+        )
+        written = make_demo_data(outdir, songs=songs, duration_s=duration_s, seed=seed)
+        pairs = [(studio_path, live_path) for studio_path, live_path, _ in written]
+    for studio_path, live_path in pairs:
         click.echo(f"  {studio_path.name}  <->  {live_path.name}")
     click.echo(
         f"train on them: liveify train '{outdir}/studio' '{outdir}/live' "
@@ -598,6 +630,11 @@ def export_command(checkpoint, checkpoint_dir, output_path, opset, fp16, fused_a
 )
 @click.option("--no-model", is_flag=True, help="Evaluate the baselines only (no model rows).")
 @click.option(
+    "--model-strength",
+    type=click.FloatRange(0, 1),
+    help="How much of the model's change to apply, 0-1.  [default: the preset's]",
+)
+@click.option(
     "-p",
     "--preset",
     default="stadium",
@@ -637,6 +674,7 @@ def eval_command(
     live_dir,
     model_path,
     no_model,
+    model_strength,
     preset,
     output_dir,
     checkpoint_path,
@@ -672,6 +710,7 @@ def eval_command(
         model_path=model_path,
         preset=preset,
         use_model=not no_model,
+        model_strength=model_strength,
         checkpoint_path=checkpoint_path,
         max_align_cost=max_align_cost,
         seed=seed,

@@ -6,13 +6,14 @@ The metric functions are pure (numpy arrays in, floats out); `evaluate` does the
 
 from __future__ import annotations
 
+
 import datetime
 import json
 import math
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -443,6 +444,7 @@ def evaluate(
     model_path: str | Path | None = None,
     preset: str = "stadium",
     use_model: bool = True,
+    model_strength: float | None = None,
     checkpoint_path: str | Path | None = None,
     max_align_cost: float | None = None,
     seed: int = 0,
@@ -464,6 +466,7 @@ def evaluate(
     output_dir : receives `report.json`, `report.md` and `figures/*.png`.
     model_path : ONNX model; None uses the bundled model when the preset asks for one.
     use_model : False drops the model rows.
+    model_strength : 0-1, how much of the model's change to apply (default: the preset's).
     checkpoint_path : training checkpoint that says which songs were trained on, for ONNX files
         whose metadata does not.
     max_align_cost : reject pairs whose mean DTW cost is higher (default: training's limit).
@@ -486,6 +489,8 @@ def evaluate(
 
     output_dir = Path(output_dir)
     loaded_preset = load_preset(preset)
+    if model_strength is not None:
+        loaded_preset = replace(loaded_preset, model_strength=model_strength)
     choice = resolve_model(
         Path(model_path) if model_path is not None else None, use_model, loaded_preset
     )
@@ -498,7 +503,11 @@ def evaluate(
     if model is not None:
         from liveify.plugins.model_stage import LiveModel
 
-        live_model = LiveModel(model)
+        live_model = LiveModel(
+            model,
+            strength=loaded_preset.model_strength,
+            max_gain_db=loaded_preset.model_max_gain_db,
+        )
         mel_config = live_model.mel_config
     trained = training_songs(model, Path(checkpoint_path) if checkpoint_path else None)
     rows = list(ROWS if live_model is not None else ROWS[:2])

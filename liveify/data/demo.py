@@ -383,6 +383,31 @@ def render_studio(notes: list[NoteEvent], duration_s: float, seed: list[int]) ->
     return _peak_normalise(mix)
 
 
+def venue_and_crowd(
+    band: np.ndarray, start_offset_s: float, song_end_s: float, total_s: float, rng
+) -> tuple[np.ndarray, dict]:
+    """The band's PA signal in the demo's own hall, with its audience: murmur throughout, cheers
+    before `start_offset_s`, applause from `song_end_s` to `total_s`. Peak-normalised."""
+    rt60_s = float(rng.uniform(1.4, 2.4))
+    ir = venue_impulse_response(rng, rt60_s=rt60_s, sample_rate=SAMPLE_RATE_HZ)
+    wet = np.stack([signal.oaconvolve(band[c], ir[c])[: band.shape[1]] for c in range(2)])
+    wet_db = float(rng.uniform(-9.0, -5.0))
+    room = band + wet * 10 ** (wet_db / 20) * np.std(band) / (np.std(wet) + 1e-12)
+
+    n_samples = room.shape[1]
+    t = np.arange(n_samples) / SAMPLE_RATE_HZ
+    cheer = np.interp(t, [0, 0.5, start_offset_s - 0.5, start_offset_s + 1.5, song_end_s - 0.3,
+                          song_end_s + 0.5, total_s - 1.0, total_s], [0.3, 1, 1, 0, 0, 1, 0.8, 0.2])  # fmt: skip
+    level = np.std(room[:, int(start_offset_s * SAMPLE_RATE_HZ) :])
+    claps = applause(cheer, rng, sample_rate=SAMPLE_RATE_HZ)
+    murmur = crowd_noise(n_samples, rng, sample_rate=SAMPLE_RATE_HZ)
+    crowd_db = float(rng.uniform(-26.0, -20.0))
+    live = room + level * (10 ** (crowd_db / 20) * murmur + 0.5 * cheer * claps)
+    info = {"rt60_s": round(rt60_s, 4), "reverb_wet_db": round(wet_db, 3),
+            "crowd_db": round(crowd_db, 3)}  # fmt: skip
+    return _peak_normalise(live), info
+
+
 def render_live(
     notes: list[NoteEvent], duration_s: float, seed: list[int]
 ) -> tuple[np.ndarray, dict]:
@@ -422,36 +447,19 @@ def render_live(
     band = render_notes(live_notes, voices, duration_s=total_s, sample_rate=SAMPLE_RATE_HZ,
                         drum_kit=kit, seed=[*seed, 11])  # fmt: skip
     band = pa_colouring(band / (np.max(np.abs(band)) + 1e-9) * 0.5, rng)
-
-    rt60_s = float(rng.uniform(1.4, 2.4))
-    ir = venue_impulse_response(rng, rt60_s=rt60_s, sample_rate=SAMPLE_RATE_HZ)
-    wet = np.stack([signal.oaconvolve(band[c], ir[c])[: band.shape[1]] for c in range(2)])
-    wet_db = float(rng.uniform(-9.0, -5.0))
-    room = band + wet * 10 ** (wet_db / 20) * np.std(band) / (np.std(wet) + 1e-12)
-
-    n_samples = room.shape[1]
-    t = np.arange(n_samples) / SAMPLE_RATE_HZ
-    cheer = np.interp(t, [0, 0.5, start_offset_s - 0.5, start_offset_s + 1.5, song_end_s - 0.3,
-                          song_end_s + 0.5, total_s - 1.0, total_s], [0.3, 1, 1, 0, 0, 1, 0.8, 0.2])  # fmt: skip
-    level = np.std(room[:, int(start_offset_s * SAMPLE_RATE_HZ) :])
-    claps = applause(cheer, rng, sample_rate=SAMPLE_RATE_HZ)
-    murmur = crowd_noise(n_samples, rng, sample_rate=SAMPLE_RATE_HZ)
-    crowd_db = float(rng.uniform(-26.0, -20.0))
-    live = room + level * (10 ** (crowd_db / 20) * murmur + 0.5 * cheer * claps)
+    live, room_info = venue_and_crowd(band, start_offset_s, song_end_s, total_s, rng)
     info = {
         "time_map": time_map.to_dict(),
         "start_offset_s": round(start_offset_s, 6),
         "song_end_s": round(song_end_s, 6),
         "duration_s": round(total_s, 6),
         "studio_duration_s": duration_s,
-        "rt60_s": round(rt60_s, 4),
-        "reverb_wet_db": round(wet_db, 3),
-        "crowd_db": round(crowd_db, 3),
+        **room_info,
         "level_changes_db": np.round(level_changes_db, 3).tolist(),
         "chords_detune_cents": round(voices[CHORDS].detune_cents, 3),
         "sample_rate_hz": SAMPLE_RATE_HZ,
     }
-    return _peak_normalise(live), info
+    return live, info
 
 
 def load_time_map(json_path: str | Path) -> TimeMap:

@@ -7,6 +7,8 @@ the stage defaults, and `Preset.to_toml()` writes them all out)::
     name = "stadium"            # defaults to the file name
     description = "One line."   # shown by `liveify presets list`
     model = true                # run the learned live model before the DSP stages
+    model_strength = 1.0        # how much of the model's change to apply [0, 1] (0 = none)
+    model_max_gain_db = 6.0     # bound of the model's gain per band, boost or cut [1, 24]
     lead_in_s = 6.0             # crowd-only seconds the renderer adds before each track [0, 60]
     tail_s = 12.0               # seconds after each track for reverb tail and applause [0, 120]
 
@@ -53,6 +55,8 @@ _APPLAUSE_S = parameter_specs(Crowd)["applause_s"]
 
 _TOP_LEVEL = {
     "model": RangeParameter(True, kind=bool, name="model"),
+    "model_strength": RangeParameter(1.0, 0.0, 1.0, name="model_strength"),
+    "model_max_gain_db": RangeParameter(6.0, 1.0, 24.0, name="model_max_gain_db"),
     "lead_in_s": RangeParameter(4.0, 0.0, 60.0, name="lead_in_s"),
     "tail_s": RangeParameter(8.0, 0.0, 120.0, name="tail_s"),
 }
@@ -118,6 +122,8 @@ class Preset:
     name: str
     description: str = ""
     model: bool = True
+    model_strength: float = 1.0
+    model_max_gain_db: float = 6.0
     lead_in_s: float = 4.0
     tail_s: float = 8.0
     venue: dict = field(default_factory=dict, hash=False)

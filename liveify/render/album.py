@@ -87,7 +87,13 @@ def render_track(
 
         # Parallel tracks share the cores instead of each model claiming all of them.
         threads = max(1, physical_cores() // settings.jobs) if settings.jobs > 1 else None
-        stage = LiveModel(model.path, intra_op_threads=threads)
+        preset = settings.preset
+        stage = LiveModel(
+            model.path,
+            intra_op_threads=threads,
+            strength=preset.model_strength,
+            max_gain_db=preset.model_max_gain_db,
+        )
     # The raw true peak is only needed where the album gain must respect it (no limiter).
     meter = LoudnessMeter(rate, 2, true_peak=not settings.limiter)
     intermediate = Intermediate(work_dir, budget)
