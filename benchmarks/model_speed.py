@@ -1,10 +1,14 @@
-"""Speed of the full-size model: torch eager vs ONNX Runtime per window, and LiveModel on a track.
+"""Speed of the model stage: the full-size model (torch eager vs ONNX Runtime per window, and
+LiveModel on a track), and the render with the bundled model against the same render without it.
 
 Prints real-time factors and ratios against the targets with PASS/MISS; `run(quick=False)`
-returns the result rows for a suite runner. Random weights (speed does not depend on training).
+returns the result rows for a suite runner. Random weights for the full-size model (speed does
+not depend on training). Targets (DESIGN.md): stage >= 20x real time on 2 cores; ORT >= 1.3x
+torch eager; a render with the bundled model <= 1.5x the time of the same render with
+--no-model, on 2 cores.
 
-    python benchmarks/model_speed.py            # ~2 minutes on 2 cores
-    python benchmarks/model_speed.py --quick    # ~40 s: fewer repeats, 60 s track, no knobs
+    python benchmarks/model_speed.py            # ~3 minutes on 2 cores
+    python benchmarks/model_speed.py --quick    # ~1 minute: fewer repeats, 60 s tracks, no knobs
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, print_rows, row
+from common import machine, print_rows, row, write_synthetic_track
 
 TARGET_STAGE_REALTIME = 20.0  # x real time, 2 CPU cores
 TARGET_ORT_OVER_TORCH = 1.3
+TARGET_MODEL_RENDER_RATIO = 1.5  # render time with the bundled model / without, 2 cores
+RENDER_REPEATS = 3
 #: Idle time before each timed call so the other runtime's spinning threads have gone to sleep.
 PAUSE_S = 0.05
 
@@ -69,8 +75,62 @@ def synthetic_track(seconds: float, sample_rate: int = 44100, seed: int = 0) -> 
     return (mix / np.abs(mix).max() * 0.7).astype(np.float32)
 
 
+def render_ratio_rows(quick: bool = False) -> list[dict]:
+    """`render_album` (stadium preset) of one track with the bundled model and with --no-model,
+    interleaved in this process after a warm-up of each, best of `RENDER_REPEATS`: the ratio."""
+    from liveify.presets import load_preset
+    from liveify.render import BUNDLED_MODEL, RenderSettings, collect_tracks, render_album
+
+    duration_s = 60.0 if quick else 240.0
+    work = Path(tempfile.mkdtemp(prefix="liveify-bench-"))
+    try:
+        (work / "album").mkdir()
+        (work / "warm").mkdir()
+        write_synthetic_track(work / "album" / "01 Track.wav", duration_s, seed=3)
+        write_synthetic_track(work / "warm" / "01 Warm.wav", 10.0, seed=4)
+        preset = load_preset("stadium")
+        times: dict[str, list[float]] = {"model": [], "no model": []}
+        for attempt in range(RENDER_REPEATS + 1):  # the first round warms both up
+            for label, model in (("no model", None), ("model", BUNDLED_MODEL)):
+                source = work / ("warm" if attempt == 0 else "album")
+                output = work / f"out-{label.replace(' ', '-')}-{attempt}"
+                settings = RenderSettings(preset=preset, output_dir=output, progress=False)
+                started = time.perf_counter()
+                render_album(collect_tracks([source]), settings, model_path=model, model_note="")
+                if attempt:
+                    times[label].append(time.perf_counter() - started)
+                shutil.rmtree(output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with_model, without = min(times["model"]), min(times["no model"])
+    ratio = with_model / without
+    spread = ", ".join(
+        f"{m:.2f}/{n:.2f}" for m, n in zip(times["model"], times["no model"], strict=True)
+    )
+    print(
+        f"\nrender, stadium preset, {duration_s:.0f} s track: bundled model {with_model:.2f} s, "
+        f"--no-model {without:.2f} s, ratio {ratio:.2f} (target <= {TARGET_MODEL_RENDER_RATIO})"
+    )
+    return [
+        row(
+            "render with the bundled model / --no-model (stadium, 2 cores)",
+            ratio,
+            "x time",
+            TARGET_MODEL_RENDER_RATIO,
+            higher_is_better=False,
+            note=f"best of {RENDER_REPEATS}, model/no-model s: {spread}; load {_load()}",
+        )
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     """Run the benchmark and return result rows (`common.row`: benchmark, value, target, ...)."""
+    rows = render_ratio_rows(quick)
+    return rows + full_size_rows(quick)
+
+
+def full_size_rows(quick: bool = False) -> list[dict]:
+    """The full-size model with random weights: per window, and as a LiveModel stage."""
     import onnxruntime
     import torch
 
@@ -190,7 +250,7 @@ def run(quick: bool = False) -> list[dict]:
     print(f"\nLiveModel on a {track_s / 60:.0f}-minute stereo 44.1 kHz track (flush included)")
     for label, kwargs in settings:
         stage = LiveModel(onnx_path, **kwargs)
-        stage(track[:, : sample_rate * 2], sample_rate)  # warm-up: librosa/soxr first calls
+        stage(track[:, : sample_rate * 2], sample_rate)  # warm-up: soxr/ORT first calls
         model_seconds = []
         run_windows = stage._run
 
@@ -249,9 +309,12 @@ def run(quick: bool = False) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, 60 s track")
+    parser.add_argument(
+        "--render-only", action="store_true", help="only the model / --no-model render ratio"
+    )
     args = parser.parse_args()
     print()
-    print_rows(run(quick=args.quick))
+    print_rows(render_ratio_rows(args.quick) if args.render_only else run(quick=args.quick))
 
 
 if __name__ == "__main__":
