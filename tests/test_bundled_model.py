@@ -94,3 +94,27 @@ def test_model_render_at_48_khz_keeps_the_music_on_its_timeline(tmp_path, write_
     lags = np.arange(-len(studio) + 1, len(studio))
     lag = lags[np.argmax(correlate(music, studio[:, 0], mode="full"))]
     assert abs(lag) < 0.01 * rate  # the model's 40 s delay is compensated at 48 kHz too
+
+
+def test_strength_zero_renders_exactly_like_no_model_and_presets_carry_it(tmp_path, write_track):
+    """--model-strength 0 leaves the song untouched, so the render equals the DSP-only one."""
+    from liveify.errors import PresetError
+    from liveify.presets import Preset
+
+    album = tmp_path / "album"
+    write_track("1 Song.wav", seconds=2.0, folder=album)
+    common = [str(album), "--no-progress", "-p", "club"]
+    zero = CliRunner().invoke(
+        main, ["render", *common, "-o", str(tmp_path / "zero"), "--model-strength", "0"]
+    )
+    assert zero.exit_code == 0, zero.output
+    dsp = CliRunner().invoke(main, ["render", *common, "-o", str(tmp_path / "dsp"), "--no-model"])
+    assert dsp.exit_code == 0, dsp.output
+    assert (tmp_path / "zero" / "1 Song.wav").read_bytes() == (
+        tmp_path / "dsp" / "1 Song.wav"
+    ).read_bytes()
+    preset = Preset.from_toml("model_strength = 0.25\nmodel_max_gain_db = 3.0\n", source="p.toml")
+    assert (preset.model_strength, preset.model_max_gain_db) == (0.25, 3.0)
+    assert "model_strength = 0.25" in preset.to_toml()
+    with pytest.raises(PresetError, match=r"p.toml: model_strength = 1.5 is out of range"):
+        Preset.from_toml("model_strength = 1.5\n", source="p.toml")

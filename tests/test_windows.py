@@ -3,7 +3,13 @@ import pytest
 
 from liveify.errors import ParameterError
 from liveify.mel import SILENT_LEVEL
-from liveify.windows import crossfade_weights, overlap_add, split_windows, window_starts
+from liveify.windows import (
+    OverlapAdd,
+    crossfade_weights,
+    overlap_add,
+    split_windows,
+    window_starts,
+)
 
 
 @pytest.mark.parametrize("n_frames", [1, 37, 64, 65, 200, 1000])
@@ -38,3 +44,25 @@ def test_blend_is_a_weighted_average_across_the_overlap():
 def test_bad_overlap_is_a_parameter_error():
     with pytest.raises(ParameterError, match="overlap"):
         window_starts(10, 8, 1.0)
+
+
+def test_streaming_blend_hands_out_final_frames_equal_to_the_whole_blend():
+    rng = np.random.default_rng(0)
+    outputs = rng.uniform(-1, 1, (6, 3, 64)).astype(np.float32)
+    starts = window_starts(64 + 5 * 32, 64, 0.5)
+    whole = overlap_add(outputs, starts, 200, 64, 0.5)
+    blend = OverlapAdd(3, 64, 0.5)
+    pieces = []
+    for output in outputs:
+        blend.add(output)
+        assert blend.final_end == blend.next_window_start
+        pieces.append(blend.pop(blend.final_end))  # frames no later window reaches
+    pieces.append(blend.pop(200, finished=True))
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), whole, atol=1e-6)
+    with pytest.raises(AssertionError, match="not final"):
+        OverlapAdd(3, 64, 0.5).pop(1)
+
+
+def test_overlap_add_refuses_irregular_starts():
+    with pytest.raises(ParameterError, match="every 32 frames"):
+        overlap_add(np.zeros((2, 1, 64)), np.array([0, 30]), 90, 64, 0.5)
