@@ -39,10 +39,11 @@ class MaskSettings:
     edge_gain_db : the bound at the model's band limit (it narrows from `max_gain_db` over the
         octave below); above the limit the gain continues at its value there, so the top octave
         stays within this much of the input.
-    smoothing_s : standard deviation of the Gaussian smoothing over time (mel power, so loud
-        frames set the gain of quiet ones next to them; 0.3 s hides the model's 0.37 s patches).
-    smoothing_octaves : standard deviation of the smoothing over log-frequency; 1/6 octave keeps
-        the gain from carving resonances narrower than a third of an octave.
+    smoothing_s : standard deviation of the Gaussian smoothing over time (of mel power, so loud
+        frames set the gain of quiet ones next to them; 0.5 s hides the model's 0.37 s patches
+        and keeps the gain from following single notes).
+    smoothing_octaves : standard deviation of the smoothing over log-frequency; a quarter octave
+        keeps the gain from carving resonances narrower than a third of an octave.
     residual_db : cap of the added noise (energy the model asks for beyond the bound) relative to
         the smoothed studio level in its band; None adds no noise.
     """
@@ -50,8 +51,8 @@ class MaskSettings:
     strength: float = 1.0
     max_gain_db: float = 6.0
     edge_gain_db: float = 2.0
-    smoothing_s: float = 0.3
-    smoothing_octaves: float = 1 / 6
+    smoothing_s: float = 0.5
+    smoothing_octaves: float = 0.25
     residual_db: float | None = -12.0
 
     def __post_init__(self):
@@ -83,17 +84,22 @@ class GainConditioner:
         self.config = config
         self.settings = settings
         self.floor = config.ref_power * 10.0 ** (-config.top_db / 10.0)
-        self.sigma_frames = settings.smoothing_s / config.frame_duration_s
-        self.margin_frames = int(4.0 * self.sigma_frames + 0.5)  # scipy's Gaussian radius
+        sigma_frames = settings.smoothing_s / config.frame_duration_s
+        # Three passes of a centred moving average (odd width w, variance (w^2 - 1) / 12 each)
+        # make a near-Gaussian of this sigma that reaches exactly 3 (w - 1) / 2 frames, at a cost
+        # independent of the width.
+        half_width = round((math.sqrt(4.0 * sigma_frames**2 + 1.0) - 1.0) / 2.0)
+        self.box_frames = 2 * half_width + 1
+        self.margin_frames = 3 * half_width
         self.frequency_kernel = _log_frequency_kernel(config, settings.smoothing_octaves)
         self.limit_db = _gain_limit_db(config, settings)[:, np.newaxis]
 
     def _smooth(self, power: np.ndarray) -> np.ndarray:
-        from scipy.ndimage import gaussian_filter1d
+        from scipy.ndimage import uniform_filter1d
 
-        smooth = np.asarray(self.frequency_kernel @ power)
-        if self.sigma_frames > 0:
-            smooth = gaussian_filter1d(smooth, self.sigma_frames, axis=1, mode="nearest")
+        smooth = np.asarray(self.frequency_kernel @ power, dtype=np.float32)
+        for _ in range(3 if self.box_frames > 1 else 0):
+            smooth = uniform_filter1d(smooth, self.box_frames, axis=1, mode="nearest")
         return smooth
 
     def __call__(
@@ -105,8 +111,8 @@ class GainConditioner:
                 f"studio and predicted mels differ in shape: {studio_power.shape} vs "
                 f"{predicted_power.shape}"
             )
-        studio = self._smooth(studio_power.astype(np.float64))
-        predicted = self._smooth(predicted_power.astype(np.float64))
+        studio = self._smooth(studio_power)
+        predicted = self._smooth(predicted_power)
         inner = slice(self.margin_frames, studio.shape[1] - self.margin_frames)
         studio, predicted = studio[:, inner], predicted[:, inner]
         ratio = np.maximum(predicted, self.floor) / np.maximum(studio, self.floor)
@@ -188,13 +194,16 @@ class MaskApplier:
             :, :: self.hop
         ]
         spectrum = fft.rfft(frames * self.window, axis=-1)  # (channels, F, bins)
-        gains = np.exp2(np.asarray(self.gain_onto_bins @ gain_db) * np.float32(math.log2(10) / 20))
-        spectrum *= gains.T
+        gain_log2 = np.asarray(self.gain_onto_bins @ gain_db).T  # (F, bins), dB
+        gain_log2 *= np.float32(math.log2(10) / 20)
+        spectrum *= np.exp2(gain_log2, out=gain_log2)
         if residual_power is not None and rng is not None:
             bin_power = np.asarray(self.noise_onto_bins @ residual_power).T  # (F, bins)
-            amplitude = np.sqrt(np.maximum(bin_power, 0.0)).astype(np.float32)
-            spectrum += unit_complex_noise(rng, (channels, *amplitude.shape)) * amplitude
-        segments = fft.irfft(spectrum, n=self.n_fft, axis=-1) * self.window
+            noise = unit_complex_noise(rng, (channels, *bin_power.shape))
+            noise *= np.sqrt(np.maximum(bin_power, 0.0, out=bin_power), out=bin_power)
+            spectrum += noise
+        segments = fft.irfft(spectrum, n=self.n_fft, axis=-1)
+        segments *= self.window
         output = np.zeros((channels, n_frames + 1, self.hop), dtype=np.float32)
         output[:, :-1] += segments[..., : self.hop]
         output[:, 1:] += segments[..., self.hop :]
