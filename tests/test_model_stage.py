@@ -104,10 +104,11 @@ def test_identity_model_gives_back_the_input_at_any_rate(identity_onnx, sample_r
     assert error_db(output, audio) < -60
 
 
-def test_streaming_equals_whole_call_shifted_by_latency(tiny_onnx):
+@pytest.mark.parametrize("reconstruction", ["mask", "griffinlim"])
+def test_streaming_equals_whole_call_shifted_by_latency(tiny_onnx, reconstruction):
     sample_rate = 48000  # 1114.56 samples per mel frame: exercises the rounding of the grid
     audio = music(sample_rate, 7.0)
-    stage = LiveModel(tiny_onnx)
+    stage = LiveModel(tiny_onnx, reconstruction=reconstruction)
     whole = stage(audio, sample_rate)
     latency = stage.tail_samples(sample_rate)
     assert latency == stage.latency_samples_at(sample_rate) == stage.latency_samples

@@ -223,7 +223,7 @@ class Stream:
         lo = math.floor(positions[0])
         stop = math.floor(positions[-1]) + 2
         positions = positions - lo
-        seed = np.random.default_rng([self.stage.seed % 2**32, index])
+        rng = np.random.default_rng([self.stage.seed % 2**32, index])
         if self.stage.reconstruction == "griffinlim":
             audio = self._griffinlim_span(span_start, span_stop)
             gain_db = np.zeros((self.stage.mel_config.n_mels, self.group), np.float32)
@@ -234,7 +234,7 @@ class Stream:
                 audio,
                 frames_at(self.gain_db.read(lo, stop), positions),
                 residual if residual.any() else None,
-                seed,
+                rng,
             )
         self.wet.add(span_start, wet)
 
@@ -290,14 +290,15 @@ class Stream:
         self.gain_db.discard_before(math.floor(next_group_frame * hop / self.samples_per_frame))
         self.residual.discard_before(self.gain_db.start)
         gain_first = self.next_gain_block * GAIN_BLOCK_FRAMES - self.conditioner.margin_frames
-        griffinlim_first = self.gain_db.start - GRIFFINLIM_MARGIN_FRAMES - 1
+        next_span_start = (next_group_frame - 1) * hop
+        griffinlim_first = (
+            math.floor(next_span_start / self.samples_per_frame) - GRIFFINLIM_MARGIN_FRAMES
+        )
         self.predicted.discard_before(min(gain_first, griffinlim_first))
         self.studio.discard_before(min(gain_first, self.blend.next_window_start))
         self.wet.discard_before(emitted)
         next_mel_first = self.next_mel_block * self.mel_block - ANALYSIS_MARGIN_FRAMES
-        self.audio.discard_before(
-            min(emitted, (next_group_frame - 1) * hop, self.frame_sample(next_mel_first))
-        )
+        self.audio.discard_before(min(emitted, next_span_start, self.frame_sample(next_mel_first)))
 
     def buffered_values(self) -> int:
         """Array cells held by the stream (to check that memory does not grow with the track)."""
