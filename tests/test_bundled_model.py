@@ -8,7 +8,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from liveify.cli import main
-from liveify.mel import MelConfig, mel_power, normalize
+from liveify.mel import MelConfig, mel_power
 from liveify.model_file import read_metadata
 from liveify.plugins.model_stage import LiveModel
 from liveify.render import BUNDLED_MODEL
@@ -21,18 +21,20 @@ def test_bundled_model_is_a_small_documented_onnx_file():
     assert (BUNDLED_MODEL.parent / "MODEL_CARD.md").exists()
     metadata = read_metadata(BUNDLED_MODEL)
     assert metadata["model_config"]["embed_dim"] == 96
-    assert len(metadata["training_info"]["train_songs"]) == 13
+    assert len(metadata["training_info"]["train_songs"]) == 107
+    assert metadata["reconstruction"] == {"max_gain_db": 5.0}
 
 
-def test_bundled_model_runs_as_a_stage_and_changes_the_sound():
+def test_bundled_model_runs_as_a_stage_and_changes_the_sound_within_its_bound():
     studio = tone_mix(4.0, 44100)
     live = LiveModel(BUNDLED_MODEL)(studio, 44100)
     assert live.shape == studio.shape and np.isfinite(live).all()
     config = MelConfig()
-    before = normalize(mel_power(studio[:, ::2], config), config)
-    after = normalize(mel_power(live[:, ::2], config), config)
-    # It adds room and crowd energy where the studio chord is quiet (upper bands).
-    assert after[64:].mean() > before[64:].mean() + 0.05
+    before = mel_power(studio[:, ::2], config)
+    after = mel_power(live[:, ::2], config)
+    change_db = 10 * np.log10(after.mean(axis=1) / before.mean(axis=1))
+    assert np.abs(change_db).max() > 0.5  # it does something to the sound
+    assert np.abs(change_db).max() < 5.0 + 0.5  # within its 5 dB bound (plus capped noise)
 
 
 def test_default_render_uses_the_bundled_model(tmp_path, write_track):
