@@ -79,7 +79,7 @@ def render_ratio_rows(quick: bool = False) -> list[dict]:
     """`render_album` (stadium preset) of one track with the bundled model and with --no-model,
     interleaved in this process after a warm-up of each, best of `RENDER_REPEATS`: the ratio."""
     from liveify.presets import load_preset
-    from liveify.render import BUNDLED_MODEL, RenderSettings, collect_tracks, render_album
+    from liveify.render import RenderSettings, collect_tracks, render_album, resolve_model
 
     duration_s = 60.0 if quick else 240.0
     work = Path(tempfile.mkdtemp(prefix="liveify-bench-"))
@@ -91,12 +91,13 @@ def render_ratio_rows(quick: bool = False) -> list[dict]:
         preset = load_preset("stadium")
         times: dict[str, list[float]] = {"model": [], "no model": []}
         for attempt in range(RENDER_REPEATS + 1):  # the first round warms both up
-            for label, model in (("no model", None), ("model", BUNDLED_MODEL)):
+            for label, use_model in (("no model", False), ("model", True)):
+                model = resolve_model(None, use_model, preset)  # the bundled model
                 source = work / ("warm" if attempt == 0 else "album")
                 output = work / f"out-{label.replace(' ', '-')}-{attempt}"
                 settings = RenderSettings(preset=preset, output_dir=output, progress=False)
                 started = time.perf_counter()
-                render_album(collect_tracks([source]), settings, model_path=model, model_note="")
+                render_album(collect_tracks([source]).tracks, settings, model)
                 if attempt:
                     times[label].append(time.perf_counter() - started)
                 shutil.rmtree(output)

@@ -6,7 +6,6 @@ The metric functions are pure (numpy arrays in, floats out); `evaluate` does the
 
 from __future__ import annotations
 
-
 import datetime
 import json
 import math

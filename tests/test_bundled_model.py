@@ -93,9 +93,15 @@ def test_model_render_at_48_khz_keeps_the_music_on_its_timeline(tmp_path, write_
     assert rate == 48000
     assert len(rendered) == lead_in + len(studio) + round(preset.tail_s * rate)
     music = rendered[lead_in : lead_in + len(studio), 0]
-    lags = np.arange(-len(studio) + 1, len(studio))
-    lag = lags[np.argmax(correlate(music, studio[:, 0], mode="full"))]
-    assert abs(lag) < 0.01 * rate  # the model's 40 s delay is compensated at 48 kHz too
+
+    def envelope(signal, frame=240):  # 5 ms level frames: the plucks every 0.5 s, not the
+        # chord's 18 ms period, which makes sample-level correlation ambiguous
+        frames = np.abs(signal[: len(signal) // frame * frame]).reshape(-1, frame).mean(axis=1)
+        return frames - frames.mean()
+
+    lags = np.arange(-len(studio) // 240 + 1, len(studio) // 240)
+    lag = lags[np.argmax(correlate(envelope(music), envelope(studio[:, 0]), mode="full"))]
+    assert abs(lag) <= 2  # within 10 ms: the model's 45 s delay is compensated at 48 kHz too
 
 
 def test_strength_zero_renders_exactly_like_no_model_and_presets_carry_it(tmp_path, write_track):

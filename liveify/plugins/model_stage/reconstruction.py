@@ -45,7 +45,7 @@ class MaskSettings:
     smoothing_octaves : standard deviation of the smoothing over log-frequency; a quarter octave
         keeps the gain from carving resonances narrower than a third of an octave.
     residual_db : cap of the added noise (energy the model asks for beyond the bound) relative to
-        the smoothed studio level in its band; None adds no noise.
+        the studio level in its own band, smoothed over time; None adds no noise.
     """
 
     strength: float = 1.0
@@ -94,13 +94,16 @@ class GainConditioner:
         self.frequency_kernel = _log_frequency_kernel(config, settings.smoothing_octaves)
         self.limit_db = _gain_limit_db(config, settings)[:, np.newaxis]
 
-    def _smooth(self, power: np.ndarray) -> np.ndarray:
+    def _smooth_time(self, power: np.ndarray) -> np.ndarray:
         from scipy.ndimage import uniform_filter1d
 
-        smooth = np.asarray(self.frequency_kernel @ power, dtype=np.float32)
+        smooth = np.asarray(power, dtype=np.float32)
         for _ in range(3 if self.box_frames > 1 else 0):
             smooth = uniform_filter1d(smooth, self.box_frames, axis=1, mode="nearest")
         return smooth
+
+    def _smooth(self, power: np.ndarray) -> np.ndarray:
+        return self._smooth_time(self.frequency_kernel @ power)
 
     def __call__(
         self, studio_power: np.ndarray, predicted_power: np.ndarray
@@ -121,8 +124,10 @@ class GainConditioner:
         residual = np.zeros_like(studio)
         if self.settings.residual_db is not None and self.settings.strength > 0:
             beyond = studio * (10.0 ** (asked_db / 10.0) - 10.0 ** (gain_db / 10.0))
-            cap = studio * 10.0 ** (self.settings.residual_db / 10.0)  # silence gets none
-            residual = np.clip(beyond, 0.0, cap)
+            # Capped by the band's own level (smoothed over time only), so noise neither fills
+            # silence nor the valleys between the harmonics of a tonal sound.
+            own = self._smooth_time(studio_power)[:, inner]
+            residual = np.clip(beyond, 0.0, own * 10.0 ** (self.settings.residual_db / 10.0))
         return gain_db.astype(np.float32), residual.astype(np.float32)
 
 
