@@ -22,19 +22,29 @@ def test_bundled_model_is_a_small_documented_onnx_file():
     metadata = read_metadata(BUNDLED_MODEL)
     assert metadata["model_config"]["embed_dim"] == 96
     assert len(metadata["training_info"]["train_songs"]) == 107
-    assert metadata["reconstruction"] == {"max_gain_db": 5.0}
+    assert metadata["reconstruction"] == {"max_gain_db": 3.0, "residual_db": -6.0}
 
 
 def test_bundled_model_runs_as_a_stage_and_changes_the_sound_within_its_bound():
+    from dataclasses import replace
+
     studio = tone_mix(4.0, 44100)
-    live = LiveModel(BUNDLED_MODEL)(studio, 44100)
+    stage = LiveModel(BUNDLED_MODEL)
+    live = stage(studio, 44100)
     assert live.shape == studio.shape and np.isfinite(live).all()
+    gains_only = LiveModel(BUNDLED_MODEL, mask_settings=replace(stage.mask, residual_db=None))
+    shaped = gains_only(studio, 44100)
     config = MelConfig()
-    before = mel_power(studio[:, ::2], config)
-    after = mel_power(live[:, ::2], config)
-    change_db = 10 * np.log10(after.mean(axis=1) / before.mean(axis=1))
-    assert np.abs(change_db).max() > 0.5  # it does something to the sound
-    assert np.abs(change_db).max() < 5.0 + 0.5  # within its 5 dB bound (plus capped noise)
+
+    def band_change_db(output):
+        before, after = mel_power(studio[:, ::2], config), mel_power(output[:, ::2], config)
+        return 10 * np.log10(after.mean(axis=1) / before.mean(axis=1))
+
+    assert np.abs(band_change_db(shaped)).max() > 0.5  # it does something to the sound
+    assert np.abs(band_change_db(shaped)).max() < 3.0 + 0.2  # within its declared 3 dB bound
+    # Its residual noise fills what the bound holds back, capped under each band's own level
+    # (it spreads half-way into the neighbouring bands of this sparse chord).
+    assert 0 < np.max(band_change_db(live) - band_change_db(shaped)) < 3.0
 
 
 def test_default_render_uses_the_bundled_model(tmp_path, write_track):
