@@ -277,7 +277,7 @@ def test_repr_names_file_config_provider_and_latency(tiny_onnx):
     text = repr(stage)
     for part in (
         "tiny.onnx",
-        "32d 2h 1+GRU(2, bi)+1",
+        "32d 2h 1+GRU(2, bi)+0",
         "CPUExecutionProvider",
         "48000 Hz",
         "strength 1",

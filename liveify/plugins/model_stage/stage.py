@@ -287,19 +287,22 @@ class LiveModel(Stage):
 
     def __repr__(self) -> str:
         config = self.model_config
-        layers = config["num_transformer_layers"]
-        gru = (
-            f"GRU({config['gru_layers']}{', bi' if config.get('gru_bidirectional', True) else ''})"
-        )
+        # Files without `layer_convention` count transformer layers per side of the GRU.
+        total = int(config["num_transformer_layers"])
+        total *= 1 if config.get("layer_convention") == "total" else 2
+        bi = ", bi" if config.get("gru_bidirectional", True) else ""
+        layers = f"{(total + 1) // 2}+GRU({config['gru_layers']}{bi})+{total // 2}"
+        patch = config["patch_size"]
+        patch = "x".join(map(str, patch)) if isinstance(patch, list) else patch
         seconds = self.window_frames * self.mel_config.frame_duration_s
         rate = self._sample_rate or 44100.0
         latency = self.latency_samples_at(rate)
         return (
             f"<LiveModel {self.path.name}: ViT-GRU {config['embed_dim']}d {config['num_heads']}h "
-            f"{layers}+{gru}+{layers}, patch {config['patch_size']}, {self.mel_config.n_mels} mels "
-            f"x {self.window_frames} frames ({seconds:.1f} s), {self.metadata['precision']}; "
-            f"device {self.device} on {self.provider}; overlap {self.overlap:g}, batch "
-            f"{self.batch_size}, {self.reconstruction}, strength {self.strength:g}, max gain "
+            f"{layers}, patch {patch}, {self.mel_config.n_mels} mels x {self.window_frames} "
+            f"frames ({seconds:.1f} s), {self.metadata['precision']}; device {self.device} on "
+            f"{self.provider}; overlap {self.overlap:g}, batch {self.batch_size}, "
+            f"{self.reconstruction}, strength {self.strength:g}, max gain "
             f"{self._mask.max_gain_db:g} dB, mix {self.mix:g}; latency {latency} samples "
             f"({latency / rate:.1f} s at {rate:g} Hz)>"
         )
