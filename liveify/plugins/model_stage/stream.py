@@ -61,7 +61,7 @@ class Timeline:
         capacity = self._array.shape[1]
         if needed > capacity // 2:
             capacity = 2 * needed
-            array = np.zeros((self._array.shape[0], capacity), dtype=self._array.dtype)
+            array = np.empty((self._array.shape[0], capacity), dtype=self._array.dtype)
         else:
             array = self._array
         array[:, : live.shape[1]] = live  # moves left within the same array when not growing
