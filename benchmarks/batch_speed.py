@@ -47,7 +47,7 @@ if engine == "ray":
 options = BatchRenderOptions(preset="club", use_model=False)
 started = time.perf_counter()
 result = run_batch(Path(catalogue), Path(output_root), options,
-                   EngineOptions(engine=engine, workers=workers), progress=False, log=lambda line: None)
+                   EngineOptions(engine=engine, workers=workers), progress=False)
 seconds = time.perf_counter() - started
 assert not result.failed, result.failed
 print(json.dumps({"seconds": seconds, "ray_start_s": ray_start_s,

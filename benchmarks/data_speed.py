@@ -54,7 +54,6 @@ def run(quick: bool = False) -> list[dict]:
                 mel_config=mel_config,
                 cache_dir=cache_dir,
                 progress=False,
-                log=None,
             )
 
         # Paired rounds (a fresh cache each: hashing, alignment, save; then reloads), medians of

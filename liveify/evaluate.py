@@ -511,7 +511,7 @@ def evaluate(
     trained = training_songs(model, Path(checkpoint_path) if checkpoint_path else None)
     rows = list(ROWS if live_model is not None else ROWS[:2])
 
-    pairing = pair_or_fail(studio_dir, live_dir, log)
+    pairing = pair_or_fail(studio_dir, live_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = output_dir / "figures"
     songs, rejected, figure_paths = [], [], []

@@ -285,7 +285,7 @@ def test_failed_and_busy_albums_are_reported_and_the_rest_rendered(
     assert "another liveify render is writing into this folder" in report["taken"]["errors"][0]
     assert sorted(p.name for p in (output_root / "taken").iterdir()) == [LOCK_NAME]
     assert "no such file or folder" in report["missing"]["errors"][0]
-    assert "liveify: album broken failed" in result.output
+    assert "liveify: error: album broken failed" in result.output
     assert "1 albums were being rendered by another process" in result.output
 
 

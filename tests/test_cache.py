@@ -1,6 +1,7 @@
 """The aligned-pair cache: hits, misses on config or content change, corrupt entries rebuilt."""
 
 import json
+import logging
 import os
 import shutil
 import zipfile
@@ -133,7 +134,7 @@ def demo_dirs(tmp_path_factory):
 
 
 def _prepare(demo_dirs, cache_dir, **kwargs):
-    return prepare_pairs(*demo_dirs, cache_dir=cache_dir, progress=False, log=None, **kwargs)
+    return prepare_pairs(*demo_dirs, cache_dir=cache_dir, progress=False, **kwargs)
 
 
 def test_prepare_pairs_hits_the_cache_and_rebuilds_on_changes(demo_dirs, tmp_path):
@@ -173,16 +174,15 @@ def test_all_rejected_is_one_clear_error(demo_dirs, tmp_path):
         _prepare(demo_dirs, tmp_path, max_align_cost=1e-6)
 
 
-def test_a_broken_file_is_rejected_and_the_rest_prepared(demo_dirs, tmp_path):
+def test_a_broken_file_is_rejected_and_the_rest_prepared(demo_dirs, tmp_path, caplog):
     studio_dir, live_dir = tmp_path / "studio", tmp_path / "live"
     shutil.copytree(demo_dirs[0], studio_dir)
     shutil.copytree(demo_dirs[1], live_dir)
     broken = sorted(live_dir.glob("*.wav"))[0]
     broken.write_bytes(b"RIFF....WAVEfmt garbage")
-    lines = []
-    prepared = prepare_pairs(
-        studio_dir, live_dir, cache_dir=tmp_path / "cache", progress=False, log=lines.append
-    )
+    with caplog.at_level(logging.INFO, logger="liveify.data"):
+        prepared = prepare_pairs(studio_dir, live_dir, cache_dir=tmp_path / "cache", progress=False)
+    lines = [record.getMessage() for record in caplog.records]
     assert len(prepared.songs) == 1 and len(prepared.rejected) == 1
     assert broken.name in prepared.rejected[0][1]
     assert lines == [f"rejected {prepared.rejected[0][0]}: {prepared.rejected[0][1]}"]

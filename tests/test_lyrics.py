@@ -128,7 +128,7 @@ def test_prepare_pairs_with_lyrics_gate(tiny_whisper, short_demo, tmp_path, one_
         tiny_whisper, cache_dir=tmp_path / "transcripts", language="en", temperatures=(0.0,)
     )
     kwargs = {"align": "lyrics", "transcriber": transcriber, "cache_dir": tmp_path}
-    kwargs.update(max_align_cost=10.0, progress=False, log=None)
+    kwargs.update(max_align_cost=10.0, progress=False)
     try:
         accepted = prepare_pairs(*dirs, min_lyric_similarity=0.0, **kwargs)
     except DataError as error:
@@ -160,5 +160,4 @@ def test_missing_whisper_model_fails_once_not_per_pair(short_demo, tmp_path, mon
             whisper_model="base",
             cache_dir=tmp_path,
             progress=False,
-            log=None,
         )

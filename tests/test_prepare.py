@@ -30,9 +30,9 @@ def test_prepare_fills_the_cache_that_training_then_reads_without_recomputing(de
     assert len(entries) == 3
     assert not list(cache.rglob("*.partial*"))
 
-    prepared = prepare_pairs(studio, live, cache_dir=cache, progress=False, log=None)
+    prepared = prepare_pairs(studio, live, cache_dir=cache, progress=False)
     assert (prepared.cache_hits, prepared.cache_misses, len(prepared.songs)) == (3, 0, 3)
-    fresh = prepare_pairs(studio, live, use_cache=False, progress=False, log=None)
+    fresh = prepare_pairs(studio, live, use_cache=False, progress=False)
     for cached, computed in zip(prepared.songs, fresh.songs, strict=True):
         np.testing.assert_array_equal(cached.live_mel, computed.live_mel)
 

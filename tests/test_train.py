@@ -150,7 +150,6 @@ def prepared_demo(tmp_path_factory):
         mel_config=TINY_MEL,
         use_cache=False,
         progress=False,
-        log=None,
     )
 
 
@@ -265,11 +264,12 @@ def test_cli_demo_data_train_export_and_render(tmp_path):
         "--log-dir", str(tmp_path / "logs"),
     ]  # fmt: skip
     result = runner.invoke(
-        main, ["train", *common, "--max-epochs", "2", "--export", str(onnx_path)]
+        main, ["train", *common, "--max-epochs", "2", "--export", str(onnx_path), "--progress"]
     )
     assert result.exit_code == 0, result.output
     assert "best validation loss" in result.stdout and str(onnx_path) in result.stdout
-    # stdout holds the report only; progress, pace and notes go to stderr; no Lightning tips
+    # stdout holds the report only; progress (forced on: stderr is no terminal here), pace and
+    # notes go to stderr; no Lightning tips
     assert "Epoch" not in result.stdout and "time per step" not in result.stdout
     assert "Epoch 1" in result.stderr and "time per step" in result.stderr
     assert "Tip" not in result.output and "GPU available" not in result.output

@@ -11,6 +11,7 @@ what a killed earlier attempt left behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -37,6 +38,9 @@ class BatchRenderOptions:
     preset: str = "stadium"
     model_path: str | None = None
     use_model: bool = True
+    #: --model-strength, written into each album's preset (None: the preset's own).
+    model_strength: float | None = None
+    device: str = "auto"
     output_format: str = "wav"
     bit_depth: str = "24"
     sample_rate: int | None = None
@@ -82,15 +86,14 @@ class AlbumOutcome:
     host: str | None = None
 
 
-def device_settings(gpus_per_album: float) -> dict:
-    """Extra RenderSettings fields that carry the batch's device request to the model stage.
-
-    The one place where `--gpus-per-album` reaches the render. Today RenderSettings has no device
-    field: a task granted GPUs sees only those (Ray sets CUDA_VISIBLE_DEVICES for it; the local
-    engine gives each worker its share), and `LiveModel`'s "auto" provider picks CUDA where
-    onnxruntime-gpu sees one. When RenderSettings gains a device option, return it from here.
-    """
-    return {}
+def album_device(options: BatchRenderOptions) -> str:
+    """Where an album's model stage runs: a task granted GPUs (Ray sets CUDA_VISIBLE_DEVICES for
+    it; the local engine gives each worker its share) must use CUDA, so `auto` becomes `cuda`
+    there and a node without a working CUDA provider fails the album with a DeviceError instead
+    of rendering on its CPU."""
+    if options.gpus_per_album > 0 and options.device == "auto":
+        return "cuda"
+    return options.device
 
 
 def album_recipe(album: CatalogueAlbum, options: BatchRenderOptions, output_dir: Path, model=None):
@@ -99,10 +102,9 @@ def album_recipe(album: CatalogueAlbum, options: BatchRenderOptions, output_dir:
     `model`: a ModelChoice already resolved for this preset (the driver resolves each distinct
     preset once); None resolves it here.
     """
-    from liveify.presets import load_preset
-    from liveify.render import RenderSettings, resolve_model
+    from liveify.render import RenderSettings, load_render_preset, resolve_model
 
-    preset = load_preset(album.preset or options.preset)
+    preset = load_render_preset(album.preset or options.preset, options.model_strength)
     settings = RenderSettings(
         preset=preset,
         output_dir=Path(output_dir),
@@ -115,7 +117,7 @@ def album_recipe(album: CatalogueAlbum, options: BatchRenderOptions, output_dir:
         force=options.force,
         seed=options.seed,
         progress=False,
-        **device_settings(options.gpus_per_album),
+        device=album_device(options),
     )
     if model is None:
         model_path = Path(options.model_path) if options.model_path else None
@@ -134,8 +136,8 @@ def render_album_job(job: AlbumJob, attempt: int) -> AlbumOutcome:
         _kill_when_an_output_appears(job.output_dir, job.options.output_format)
     try:
         settings, model = album_recipe(job.album, job.options, job.output_dir)
-        _check_gpu_request(job.options.gpus_per_album, model)
-        report = render_album(list(job.tracks), settings, model, log=outcome.log.append)
+        with log_lines_of("liveify.render") as outcome.log:
+            report = render_album(list(job.tracks), settings, model)
     except OutputError as error:
         outcome.status = "busy" if folder_is_locked(job.output_dir) else "failed"
         outcome.errors.append(str(error))
@@ -183,17 +185,29 @@ def folder_is_locked(output_dir: Path) -> bool:
     return False
 
 
-def _check_gpu_request(gpus_per_album: float, model) -> None:
-    """GPUs asked for but no CUDA provider to use them: an error, not a silent CPU render."""
-    if gpus_per_album <= 0 or model.path is None:
-        return
-    import onnxruntime
+@contextlib.contextmanager
+def log_lines_of(logger_name: str):
+    """The INFO-and-above lines `logger_name` logs in this (worker) process meanwhile, collected
+    for the driver, which prints them under the album's name."""
+    lines: list[str] = []
 
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        raise LiveifyError(
-            f"--gpus-per-album {gpus_per_album:g}: ONNX Runtime on {socket.gethostname()} has no "
-            "CUDA provider; pip install 'liveify[gpu]' (onnxruntime-gpu) there, or drop the option"
-        )
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler = Collect(logging.INFO)
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False  # collected for the driver, not also printed by this worker
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _kill_when_an_output_appears(output_dir: Path, output_format: str) -> None:

@@ -8,12 +8,14 @@ judged here (alignment cost, lyrics): `train` judges cached pairs by its own lim
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from liveify.batch.engine import EngineOptions, run_tasks
+
+logger = logging.getLogger(__name__)
 
 #: The lock that lets only one process at a time compile (or load) librosa's numba kernels.
 JIT_LOCK_NAME = ".liveify-jit.lock"
@@ -107,7 +109,6 @@ def run_prepare(
     *,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    log: Callable[[str], None] = print,
 ) -> list[PairOutcome]:
     """Pair the two folders (as `train` does) and prepare every pair, or this shard's share of
     them, on `engine`; returns one outcome per pair in pairing order."""
@@ -116,7 +117,7 @@ def run_prepare(
     from liveify.data.pairing import pair_or_fail
 
     options.configs()  # bad mel settings fail here, once, before any task
-    pairs = pair_or_fail(studio_dir, live_dir, log).pairs
+    pairs = pair_or_fail(studio_dir, live_dir).pairs
     if shard:
         index, count = shard
         pairs = pairs[index::count]  # pairs come sorted by song key: a stable partition
@@ -128,7 +129,7 @@ def run_prepare(
             outcome.errors = [*finished.errors, *outcome.errors]
             outcome.attempts = finished.attempts
             if outcome.status == "failed":
-                bar.write(f"liveify: pair {outcome.pair} failed: {outcome.errors[-1]}")
+                logger.error("pair %s failed: %s", outcome.pair, outcome.errors[-1])
             outcomes[finished.key] = outcome
             bar.update(1)
     return [outcomes[pair.key] for pair in pairs]

@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ from liveify.batch.catalog import (
 from liveify.batch.engine import EngineOptions, run_tasks
 from liveify.batch.report import BatchReport
 from liveify.errors import LiveifyError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,7 +119,6 @@ def run_batch(
     *,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    log: Callable[[str], None] = print,
 ) -> BatchResult:
     """Render every album of the catalogue (or of its shard) to OUTROOT/<album name>/.
 
@@ -132,7 +133,7 @@ def run_batch(
     catalogue = read_catalogue(catalogue_path)
     check_output_root(catalogue_path, output_root)
     for path, why in catalogue.ignored:
-        log(f"not an album: {path} ({why})")
+        logger.info("not an album: %s (%s)", path, why)
     albums = shard_albums(catalogue.albums, *shard) if shard else catalogue.albums
     report = BatchReport(output_root, catalogue_path.resolve(),
                          [album.name for album in catalogue.albums], asdict(options))  # fmt: skip
@@ -146,19 +147,16 @@ def run_batch(
     bar = tqdm(total=round(total_s, 1), unit="s", desc="catalogue", disable=not progress,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")  # fmt: skip
 
-    def say(line: str) -> None:
-        with tqdm.external_write_mode():  # the bar steps aside for the line
-            log(line)
-
     try:
         for outcome in outcomes.values():
             if outcome.status == "failed":
-                say(f"liveify: album {outcome.album} failed: {outcome.errors[-1]}")
+                logger.error("album %s failed: %s", outcome.album, outcome.errors[-1])
             bar.update(outcome.audio_s)
             report.add(outcome)
         skipped = sum(outcome.status == "skipped" for outcome in outcomes.values())
         if skipped:
-            say(f"{skipped} of {len(albums)} albums already rendered with these settings: skipped")
+            logger.info("%d of %d albums already rendered with these settings: skipped", skipped,
+                        len(albums))  # fmt: skip
         # Longest albums first: the pool's last tasks are then short ones, and workers finish together.
         tasks = [(job.album.name, job) for job in sorted(jobs.values(), key=lambda j: -j.audio_s)]
         for finished in run_tasks(render_album_job, tasks, engine):
@@ -169,9 +167,9 @@ def run_batch(
             outcome.errors = [*finished.errors, *outcome.errors]
             outcome.attempts = finished.attempts
             for line in outcome.log:
-                say(f"{job.album.name}: {line}")
+                logger.info("%s: %s", job.album.name, line)
             if outcome.status in ("failed", "busy"):
-                say(f"liveify: album {job.album.name} {outcome.status}: {outcome.errors[-1]}")
+                logger.error("album %s %s: %s", job.album.name, outcome.status, outcome.errors[-1])
             outcomes[job.album.name] = outcome
             bar.update(job.audio_s)
             report.add(outcome)

@@ -5,10 +5,11 @@ Framework-free numpy: `liveify.train` wraps `WindowDataset` in a torch Dataset.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from liveify.data.pairing import pair_or_fail
 from liveify.errors import AudioFileError, DataError, ParameterError
 from liveify.mel import SILENT_LEVEL, MelConfig
 from liveify.windows import split_windows, window_starts
+
+logger = logging.getLogger(__name__)
 
 ALIGN_METHODS = ("dtw", "lyrics")
 #: Mean DTW frame cost above which a pair is rejected. Demo pairs cost 0.03-0.06 and pairs of
@@ -98,10 +101,6 @@ class PreparedData:
         return lines
 
 
-def _echo(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def prepare_pairs(
     studio_dir: str | Path,
     live_dir: str | Path,
@@ -118,7 +117,6 @@ def prepare_pairs(
     transcriber=None,
     max_pairs: int | None = None,
     progress: bool = True,
-    log: Callable[[str], None] | None = _echo,
 ) -> PreparedData:
     """Pair, align and (from cache when possible) load every studio/live song of two folders.
 
@@ -142,7 +140,8 @@ def prepare_pairs(
     max_pairs : use only the pairs of the first this many studio files by name (development
         mode: 1).
     progress : show a progress bar (stderr).
-    log : receives one line per unmatched file and per rejected pair (None: silent).
+
+    Each unmatched file and rejected pair is logged (INFO, `liveify.data`).
 
     Raises
     ------
@@ -159,9 +158,7 @@ def prepare_pairs(
         raise ParameterError(f"max_align_cost must be > 0; got {max_align_cost}")
     if not 0.0 <= min_lyric_similarity <= 1.0:
         raise ParameterError(f"min_lyric_similarity must be in [0, 1]; got {min_lyric_similarity}")
-    log = log or (lambda message: None)
-
-    pairing = pair_or_fail(studio_dir, live_dir, log)
+    pairing = pair_or_fail(studio_dir, live_dir)
     pairs = pairing.pairs
     if max_pairs is not None:  # the first pairs as the studio folder lists them (track order)
         first = sorted(pairs, key=lambda pair: pair.studio.name)[:max_pairs]
@@ -205,7 +202,7 @@ def prepare_pairs(
             rejected.append((pair.key, reason))
     bar.close()
     for key, reason in rejected:
-        log(f"rejected {key}: {reason}")
+        logger.info("rejected %s: %s", key, reason)
     if not songs:
         details = "; ".join(f"{key}: {reason}" for key, reason in rejected[:5])
         raise DataError(f"all {len(rejected)} song pairs were rejected ({details})")

@@ -6,6 +6,7 @@ files without a partner are reported, never dropped silently.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import NamedTuple
 
 from liveify.audio import AUDIO_EXTENSIONS
 from liveify.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 # "(Live)", "[Live at Wembley 1986]", "(Live in Paris)", "(Live Version)", "(Remastered 2011)"
 _BRACKETED_TAG = re.compile(
@@ -150,11 +153,11 @@ def _pairs_by_title_number(studio: dict[str, Path], live: dict[str, Path]) -> li
     return pairs
 
 
-def pair_or_fail(studio_dir: str | Path, live_dir: str | Path, log=None) -> PairingResult:
+def pair_or_fail(studio_dir: str | Path, live_dir: str | Path) -> PairingResult:
     """`pair_recordings`, logging each unmatched file, and a DataError when nothing pairs."""
     pairing = pair_recordings(studio_dir, live_dir)
     for line in pairing.report_lines():
-        (log or (lambda message: None))(line)
+        logger.info(line)
     if not pairing.pairs:
         raise DataError(
             f"no studio/live pairs: none of the {len(pairing.unmatched_studio)} files in "

@@ -14,7 +14,13 @@
 from liveify.render.album import render_album, render_track
 from liveify.render.inputs import TrackSelection, collect_tracks, default_output_dir
 from liveify.render.plan import RenderSettings, TrackResult, plan_outputs
-from liveify.render.recipe import BUNDLED_MODEL, ModelChoice, live_blocks, resolve_model
+from liveify.render.recipe import (
+    BUNDLED_MODEL,
+    ModelChoice,
+    live_blocks,
+    load_render_preset,
+    resolve_model,
+)
 
 __all__ = [
     "BUNDLED_MODEL",
@@ -25,6 +31,7 @@ __all__ = [
     "collect_tracks",
     "default_output_dir",
     "live_blocks",
+    "load_render_preset",
     "plan_outputs",
     "render_album",
     "render_track",

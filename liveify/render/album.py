@@ -10,6 +10,8 @@ one continuous set. Memory stays at a few blocks per track, whatever its length.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +51,8 @@ NO_MODEL = ModelChoice(None, "model stage off")
 #: A song whose decoded samples fit in this many bytes (~6 minutes of 44.1 kHz stereo) is decoded
 #: once for both its analysis and its render.
 SONG_CACHE_BYTES = 128 << 20
+
+logger = logging.getLogger(__name__)
 
 
 def render_track(
@@ -90,6 +94,7 @@ def render_track(
         preset = settings.preset
         stage = LiveModel(
             model.path,
+            device=settings.device,
             intra_op_threads=threads,
             strength=preset.model_strength,
             max_gain_db=preset.model_max_gain_db,
@@ -165,7 +170,7 @@ def _render_pass(pending, settings, model, work_dir) -> None:
                 free_positions.append(position)
                 free_positions.sort()
         if result.status == "error":
-            album_bar.write(f"liveify: error: {result.error}")
+            logger.error(result.error)
 
     try:
         if settings.jobs == 1:
@@ -197,23 +202,24 @@ def render_album(
     tracks: Sequence[Path],
     settings: RenderSettings,
     model: ModelChoice = NO_MODEL,
-    *,
-    log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Render `tracks` to `settings.output_dir`; returns the report (also written as report.json).
 
     A failing track is reported and the others are still rendered. Interrupting leaves no
-    partial outputs behind; a rerun keeps only outputs made with the same settings.
+    partial outputs behind; a rerun keeps only outputs made with the same settings. What it has
+    to say (resume decisions, the model's device, heavy limiting) goes to the
+    `liveify.render` logger.
     """
     record = settings_record(settings, model.sha256)
     current_id = settings_id(record)
     plan_outputs(tracks, settings, record, None)  # refuse bad outputs before touching the disk
+    settings = _settle_device(settings, model)
     with exclusive_output_folder(settings.output_dir) as work_dir:
         previous = read_report(settings.output_dir)
         results = plan_outputs(tracks, settings, record, previous)
         summary = resume_summary(results)
         if summary:
-            log(summary)
+            logger.info(summary)
         pending = [r for r in results if r.status == "pending"]
         _render_pass(pending, settings, model, work_dir)
 
@@ -224,6 +230,7 @@ def render_album(
                 "preset_file": settings.preset.file,
                 "model": str(model.path) if model.path else None,
                 "model_note": model.note,
+                "model_provider": settings.model_provider,
                 "settings_id": current_id,
                 "settings": record,
                 "loudness": loudness,
@@ -251,7 +258,7 @@ def render_album(
                                     correct=reused is None)  # fmt: skip
             loudness["hot_tracks"] = hot_tracks(rendered, loudness)
             for warning in heavy_limiting_warnings(rendered):
-                log(warning)
+                logger.warning(warning)
         final = report(loudness)
         if settings.concert_path is not None:
             complete = [Path(r.output) for r in results if r.status in ("ok", "skipped")]
@@ -260,6 +267,22 @@ def render_album(
                 final["concert"] = str(settings.concert_path)
         write_report(settings.output_dir, final)
         return final
+
+
+def _settle_device(settings: RenderSettings, model: ModelChoice) -> RenderSettings:
+    """Open the model once on the asked device, before any track: an explicit CUDA request that
+    cannot run fails here, `auto` says in one line where it runs instead, and every track's
+    stage then goes straight to the provider found (`settings.model_provider`)."""
+    if model.path is None:
+        return settings
+    from liveify.model_file import open_session
+
+    _, provider, notice = open_session(model.path, settings.device, intra_op_threads=1)
+    if notice:
+        logger.warning(notice)
+    logger.info("model stage runs on %s", provider)
+    device = "cpu" if provider == "CPUExecutionProvider" else settings.device
+    return dataclasses.replace(settings, device=device, model_provider=provider)
 
 
 def write_concert(outputs: Sequence[Path], concert_path: Path, settings: RenderSettings) -> None:

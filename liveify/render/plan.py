@@ -41,6 +41,11 @@ class RenderSettings:
     seed: int = 0
     concert_path: Path | None = None
     progress: bool = True
+    #: Where the model stage runs: auto | cpu | cuda | cuda:N (see `model_file.open_session`). Not
+    #: part of the settings fingerprint: providers agree to float rounding, not by design choice.
+    device: str = "auto"
+    #: The ONNX Runtime provider the model stage runs on, once `render_album` has opened it.
+    model_provider: str | None = None
 
 
 @dataclass

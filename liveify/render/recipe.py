@@ -40,6 +40,19 @@ class ModelChoice:
         return None if self.path is None else file_sha256(self.path)
 
 
+def load_render_preset(name_or_path: str, model_strength: float | None = None):
+    """The preset a render uses, with `--model-strength` written into it: part of the preset's
+    content, so a resume sees a changed strength."""
+    import dataclasses
+
+    from liveify.presets import load_preset
+
+    preset = load_preset(name_or_path)
+    if model_strength is None:
+        return preset
+    return dataclasses.replace(preset, model_strength=model_strength)
+
+
 def resolve_model(model_path: Path | None, use_model: bool, preset) -> ModelChoice:
     """Which ONNX model the render uses, and why; a missing or foreign file fails here, once."""
     if not use_model:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -12,6 +13,8 @@ from torch.utils.data import DataLoader, Dataset
 from liveify.data.augment import AugmentConfig
 from liveify.errors import DataError, ParameterError
 from liveify.mel import MelConfig
+
+logger = logging.getLogger(__name__)
 
 
 class TorchWindows(Dataset):
@@ -74,7 +77,7 @@ class LiveifyDataModule(pl.LightningDataModule):
         seed: int = 0,
         development_mode: bool = False,
         prepare_options: dict | None = None,
-        echo=print,
+        progress: bool = True,
     ):
         super().__init__()
         if prepared is None and (studio_dir is None or live_dir is None):
@@ -91,7 +94,7 @@ class LiveifyDataModule(pl.LightningDataModule):
         self.prepare_options = dict(prepare_options or {})
         if development_mode:
             self.prepare_options["max_pairs"] = 1
-        self.echo = echo
+        self.progress = progress
         self._prepared = prepared
         self.train_songs: list[str] | None = None
         self.val_songs: list[str] | None = None
@@ -105,12 +108,11 @@ class LiveifyDataModule(pl.LightningDataModule):
             self.studio_dir,
             self.live_dir,
             mel_config=self.mel_config,
-            progress=verbose,
-            log=self.echo if verbose else None,
+            progress=verbose and self.progress,
             **self.prepare_options,
         )
         if verbose:
-            self.echo(prepared.summary_lines()[0])
+            logger.info(prepared.summary_lines()[0])
         return prepared
 
     def prepare_data(self) -> None:

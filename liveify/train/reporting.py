@@ -22,6 +22,8 @@ from lightning.pytorch.callbacks import ThroughputMonitor, TQDMProgressBar
 
 from liveify.errors import MissingDependencyError, ParameterError
 
+logger = logging.getLogger(__name__)
+
 #: Lightning messages that say nothing about this run: deprecations inside Lightning itself,
 #: advice that does not apply (worker counts are clamped to the cores on purpose), and notes on
 #: folders that runs share by design.
@@ -97,8 +99,7 @@ class TrainingPace(pl.Callback):
     (at least one), so a slow model reports after its second step.
     """
 
-    def __init__(self, echo, *, accelerator: str, min_steps: int = 5, min_seconds: float = 5.0):
-        self.echo = echo
+    def __init__(self, *, accelerator: str, min_steps: int = 5, min_seconds: float = 5.0):
         self.accelerator = accelerator
         self.min_steps = min_steps
         self.min_seconds = min_seconds
@@ -132,7 +133,7 @@ class TrainingPace(pl.Callback):
         if isinstance(bar, TQDMProgressBar) and bar.is_enabled:
             bar.print(line, file=sys.stderr)
         else:
-            self.echo(line)
+            logger.info(line)
 
     def _report(self, trainer, batch_size: int) -> None:
         batches = trainer.num_training_batches

@@ -4,6 +4,7 @@ with Lightning into a fresh run folder, report, and optionally export the best c
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from liveify.train.reporting import (
     quiet_lightning,
     throughput_monitor,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,7 +98,7 @@ def train(
     model_config: ModelConfig | None = None,
     mel_config: MelConfig | None = None,
     options: TrainOptions | None = None,
-    echo=print,
+    progress: bool = True,
 ) -> TrainResult:
     """Train a model on paired studio/live recordings; return where everything went.
 
@@ -103,7 +106,8 @@ def train(
     the validation loss) into CHECKPOINT_DIR/version_N/ (best.ckpt, last.ckpt; the folder's
     best.ckpt and last.ckpt then name them), and exports the best checkpoint to ONNX when
     `options.export` is set. With `options.resume`, the checkpoint's model and mel settings are
-    used (None here), and given ones must equal them. `echo` receives one-line notes.
+    used (None here), and given ones must equal them. Notes go to the `liveify.train` logger;
+    `progress` shows Lightning's progress bars (stderr).
 
     Examples
     --------
@@ -121,7 +125,7 @@ def train(
     def note(text: str) -> None:
         notes.append(text)
         if rank_zero_only.rank == 0:  # DDP runs this function once per process
-            echo(f"note: {text}")
+            logger.info("note: %s", text)
 
     if options.resume:
         model_config, mel_config = resumed_configs(
@@ -145,7 +149,7 @@ def train(
     if options.development_mode:
         note("development mode: training and validating on the first song pair only")
     if rank_zero_only.rank == 0:
-        echo(f"model: {size_summary(model_config)}; {accelerator}, {precision}")
+        logger.info("model: %s; %s, %s", size_summary(model_config), accelerator, precision)
 
     pl.seed_everything(options.seed, workers=True, verbose=False)
     datamodule = LiveifyDataModule(
@@ -160,7 +164,7 @@ def train(
         seed=options.seed,
         development_mode=options.development_mode,
         prepare_options=_prepare_options(options, accelerator),
-        echo=echo,
+        progress=progress,
     )
     module = LiveifyLightningModule(
         model_config,
@@ -179,7 +183,7 @@ def train(
             "development_mode": options.development_mode,
         },
     )
-    trainer, callbacks = _trainer(options, accelerator, precision, echo)
+    trainer, callbacks = _trainer(options, accelerator, precision, progress)
     fit_started = time.perf_counter()
     with quiet_lightning():
         trainer.fit(module, datamodule=datamodule, ckpt_path=options.resume)
@@ -194,7 +198,7 @@ def train(
     return result
 
 
-def _trainer(options: TrainOptions, accelerator: str, precision: str, echo):
+def _trainer(options: TrainOptions, accelerator: str, precision: str, progress: bool):
     """The Trainer of a run, writing into a fresh run folder (or the resumed run's folder)."""
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
@@ -211,11 +215,12 @@ def _trainer(options: TrainOptions, accelerator: str, precision: str, echo):
         ),
         "early_stopping": EarlyStopping(monitor="val_loss", mode="min", patience=options.patience),
         "throughput": throughput_monitor(),
-        "pace": TrainingPace(echo, accelerator=accelerator),
+        "pace": TrainingPace(accelerator=accelerator),
         "links": LatestRunLinks(checkpoint_dir, run_dir),
         "learning_rate": LearningRateMonitor(logging_interval="step"),
-        "progress": StderrProgressBar(),
     }
+    if progress:
+        callbacks["progress"] = StderrProgressBar()
     with quiet_lightning():  # the Trainer's banners and tips come as it is made
         trainer = pl.Trainer(
             accelerator=accelerator,
@@ -231,6 +236,7 @@ def _trainer(options: TrainOptions, accelerator: str, precision: str, echo):
             log_every_n_steps=1,
             default_root_dir=str(run_dir),
             enable_model_summary=False,
+            enable_progress_bar=progress,
         )
     callbacks["run_dir"] = run_dir
     return trainer, callbacks

@@ -1,8 +1,8 @@
-"""The `liveify batch` and `liveify prepare` commands (registered on the main group in cli.py).
+"""`liveify batch` and `liveify prepare`: catalogues of albums, training caches, on many workers.
 
 They import nothing heavy at module level: no ray, no numpy, so `liveify --help` stays quick.
-The render options repeat `liveify render`'s with the same defaults (a test holds them equal),
-because every album must come out as `liveify render` would make it.
+The album options are `liveify render`'s own (`cli.options`), because every album must come out
+as `liveify render` would make it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import click
+
+from liveify.cli.app import main, progress_option, show_progress
+from liveify.cli.options import model_options, output_options
 
 
 def engine_options(function):
@@ -56,7 +59,7 @@ def _shard(text):
     return parse_shard(text) if text is not None else None
 
 
-@click.command("batch")
+@main.command("batch")
 @click.argument("catalogue", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", "output_root", required=True,
               type=click.Path(file_okay=False, path_type=Path),
@@ -65,35 +68,19 @@ def _shard(text):
 @click.option("-p", "--preset", default="stadium", show_default=True,
               help="Preset of every album (a CSV manifest's preset column overrides it per "
               "album): a bundled name or a .toml file.")  # fmt: skip
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="ONNX model for the learned stage. Default: the bundled model when the "
-              "preset uses one.")  # fmt: skip
-@click.option("--no-model", is_flag=True, help="Render the DSP chain only (venue, PA, crowd).")
-@click.option("--format", "output_format", type=click.Choice(["wav", "flac"]), default="wav",
-              show_default=True)  # fmt: skip
-@click.option("--bit-depth", type=click.Choice(["16", "24", "32f"]), default="24",
-              show_default=True, help="Integer PCM bits, or 32-bit float.")  # fmt: skip
-@click.option("--sample-rate", type=click.IntRange(8000, 384000),
-              help="Output sample rate in Hz. Default: each input's own rate.")  # fmt: skip
-@click.option("--target-lufs", type=click.FloatRange(-40, -5), default=-14.0, show_default=True,
-              help="Loudness target of each album (one gain per album, then a true-peak "
-              "limiter).")  # fmt: skip
-@click.option("--true-peak-ceiling", "true_peak_ceiling_db", type=click.FloatRange(-24, 0),
-              default=-1.0, show_default=True, help="No output's true peak goes above this (dBTP).")  # fmt: skip
-@click.option("--no-limiter", is_flag=True,
-              help="Gain only, no limiting (albums may land below the target).")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the crowd and venue randomness; same seed, same render.")  # fmt: skip
+@model_options
+@output_options
 @click.option("--force", is_flag=True,
               help="Render every album again, even outputs made with these settings.")  # fmt: skip
 @engine_options
 @click.option("--gpus-per-album", type=click.FloatRange(0, 64), default=0.0, show_default=True,
               help="GPUs each album's task takes (0.5: two albums share one), so the model "
               "stage runs on CUDA (needs onnxruntime-gpu on the workers).")  # fmt: skip
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def batch_command(catalogue, output_root, preset, model_path, no_model, output_format, bit_depth,
-                  sample_rate, target_lufs, true_peak_ceiling_db, no_limiter, seed, force, engine,
-                  workers, address, max_retries, shard, gpus_per_album, no_progress):  # fmt: skip
+@progress_option
+def batch_command(catalogue, output_root, preset, model_path, no_model, model_strength, device,
+                  output_format, bit_depth, sample_rate, target_lufs, true_peak_ceiling_db,
+                  no_limiter, seed, force, engine, workers, address, max_retries, shard,
+                  gpus_per_album, progress):  # fmt: skip
     """Render a whole catalogue: every album to OUTROOT/<album>/, one task per album.
 
     CATALOGUE is a folder of album folders, a text file with one album path per line, or a
@@ -115,15 +102,16 @@ def batch_command(catalogue, output_root, preset, model_path, no_model, output_f
     from liveify.batch.album_task import BatchRenderOptions
     from liveify.batch.report import REPORT_NAME, summary_table
     from liveify.batch.runner import run_batch
-    from liveify.presets import load_preset
-    from liveify.render import resolve_model
+    from liveify.render import load_render_preset, resolve_model
 
     shard_range = _shard(shard)
     engine_settings = _engine(engine, workers, address, max_retries, gpus_per_album)
-    model = resolve_model(model_path, not no_model, load_preset(preset))  # bad ones fail once, here
+    # A bad preset, model or strength fails once, here, not in every album's task.
+    model = resolve_model(model_path, not no_model, load_render_preset(preset, model_strength))
     options = BatchRenderOptions(
         preset=preset, model_path=str(model_path) if model_path else None,
-        use_model=not no_model, output_format=output_format, bit_depth=bit_depth,
+        use_model=not no_model, model_strength=model_strength, device=device,
+        output_format=output_format, bit_depth=bit_depth,
         sample_rate=sample_rate, target_lufs=target_lufs,
         true_peak_ceiling_db=true_peak_ceiling_db, limiter=not no_limiter, seed=seed,
         force=force, gpus_per_album=gpus_per_album,
@@ -132,7 +120,7 @@ def batch_command(catalogue, output_root, preset, model_path, no_model, output_f
     click.echo(f"{where}{catalogue} -> {output_root}/ (preset {preset}; {model.note}; "
                f"engine {engine})")  # fmt: skip
     result = run_batch(catalogue, output_root, options, engine_settings, shard=shard_range,
-                       progress=not no_progress, log=lambda line: click.echo(line, err=True))  # fmt: skip
+                       progress=show_progress(progress))  # fmt: skip
     for line in summary_table(result.outcomes):
         click.echo(line)
     if result.busy:
@@ -143,7 +131,7 @@ def batch_command(catalogue, output_root, preset, model_path, no_model, output_f
         sys.exit(1)
 
 
-@click.command("prepare")
+@main.command("prepare")
 @click.argument("studio_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("live_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
@@ -154,9 +142,9 @@ def batch_command(catalogue, output_root, preset, model_path, no_model, output_f
 @click.option("--context-length", type=click.IntRange(min=1), default=64, show_default=True,
               help="As `liveify train --context-length` (part of the cache key).")  # fmt: skip
 @engine_options
-@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@progress_option
 def prepare_command(studio_dir, live_dir, cache_dir, n_mels, context_length, engine, workers,
-                    address, max_retries, shard, no_progress):  # fmt: skip
+                    address, max_retries, shard, progress):  # fmt: skip
     """Fill the training cache: align every studio/live pair in parallel, ready for `train`.
 
     Pairs STUDIO_DIR and LIVE_DIR by song name and aligns each pair into the cache exactly as
@@ -177,7 +165,7 @@ def prepare_command(studio_dir, live_dir, cache_dir, n_mels, context_length, eng
     engine_settings = _engine(engine, workers, address, max_retries)
     options = PrepareOptions(cache_dir=cache_dir, n_mels=n_mels, context_length=context_length)
     outcomes = run_prepare(studio_dir, live_dir, options, engine_settings, shard=shard_range,
-                           progress=not no_progress, log=lambda line: click.echo(line, err=True))  # fmt: skip
+                           progress=show_progress(progress))  # fmt: skip
     for line in prepare_summary(outcomes):
         click.echo(line)
     if any(outcome.status == "failed" for outcome in outcomes):
