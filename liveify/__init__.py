@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "Chain": "liveify.plugins.chain",
     "Stage": "liveify.plugins.base",
+    "RangeParameter": "liveify.plugins.base",
     "VenueReverb": "liveify.plugins.venue",
     "Crowd": "liveify.plugins.crowd",
     "pa_colouring": "liveify.plugins.pa",

@@ -21,6 +21,14 @@ class ParameterError(LiveifyError, ValueError):
     exit_code = EXIT_USAGE
 
 
+class StageError(LiveifyError, TypeError):
+    """Something is used as a stage that is not one (a Chain member that is neither a pedalboard
+    plugin nor a `Stage`), or a stage is built with arguments it does not take; the message says
+    what the stage must provide. A TypeError too, as Python raises for wrong arguments."""
+
+    exit_code = EXIT_USAGE
+
+
 class AudioFileError(LiveifyError):
     """An audio file cannot be read, is not audio, or holds unusable samples; names the file."""
 

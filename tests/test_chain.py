@@ -4,6 +4,7 @@ import numpy as np
 import pedalboard
 import pytest
 
+from liveify.errors import LiveifyError, StageError
 from liveify.plugins.base import Stage
 from liveify.plugins.chain import Chain
 from tests.conftest import tone_mix
@@ -18,7 +19,7 @@ class RunningSum(Stage):
     def reset(self):
         self.total = None
 
-    def _process_block(self, audio, sample_rate):
+    def process_block(self, audio, sample_rate):
         carried = 0 if self.total is None else self.total
         output = np.cumsum(audio, axis=1, dtype=np.float64) + carried
         self.total = output[:, -1:]
@@ -109,8 +110,11 @@ def test_chain_is_list_like_and_nests():
 
 
 def test_chain_rejects_plain_callables_with_a_fix():
-    with pytest.raises(TypeError, match="Stage subclass"):
+    with pytest.raises(StageError, match=r"Stage subclass .*process_block\(audio, sample_rate\)"):
         Chain([lambda audio, sr: audio])
+    with pytest.raises(TypeError, match="got function"):  # old `except TypeError` still catches it
+        Chain().append(lambda audio, sr: audio)
+    assert issubclass(StageError, LiveifyError)
 
 
 def test_a_chain_pickles_by_rebuilding_its_native_plugins():

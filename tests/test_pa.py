@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pedalboard
 import pytest
 
-from liveify.errors import ParameterError
+from liveify.errors import ParameterError, StageError
 from liveify.plugins.pa import PA_PARAMETERS, pa_colouring
 
 SR = 44100
@@ -104,8 +106,17 @@ def test_parameters_are_validated_and_named():
         pa_colouring(low_cut_hz=2)
     with pytest.raises(ParameterError, match=r"drive_db"):
         pa_colouring(drive_db="loud")
-    assert set(PA_PARAMETERS) == set(pa_colouring.__kwdefaults__)
-    assert all(PA_PARAMETERS[k].default == v for k, v in pa_colouring.__kwdefaults__.items())
+    with pytest.raises(StageError, match=r"'drive' \(did you mean 'drive_db'\?\)"):
+        pa_colouring(drive=3.0)
+
+
+def test_the_signature_is_the_declared_parameters():
+    """help(pa_colouring) shows PA_PARAMETERS: keyword-only, with their defaults."""
+    signature = inspect.signature(pa_colouring)
+    assert list(signature.parameters) == list(PA_PARAMETERS)
+    for name, argument in signature.parameters.items():
+        assert argument.kind is inspect.Parameter.KEYWORD_ONLY
+        assert argument.default == PA_PARAMETERS[name].default
 
 
 @pytest.mark.parametrize("drive_db", [0.0, 6.0])

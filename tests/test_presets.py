@@ -8,6 +8,7 @@ import pytest
 
 from liveify.errors import PresetError
 from liveify.plugins.crowd import Crowd
+from liveify.plugins.pa import pa_colouring
 from liveify.plugins.venue import VenueReverb
 from liveify.presets import Preset, list_presets, load_preset
 
@@ -84,9 +85,20 @@ def test_a_preset_file_by_path_fills_in_defaults(tmp_path):
     assert preset.venue["rt60_s"] == 3.5 and preset.crowd["size"] == 42
     assert preset.venue["mix"] == VenueReverb.mix.default
     assert preset.model is True and preset.plugins == ()
-    assert VenueReverb.preset(str(path)).rt60_s == 3.5
-    assert Crowd.preset("club").size == load_preset("club").crowd["size"]
-    assert VenueReverb.preset("arena").rt60_s == load_preset("arena").venue["rt60_s"]
+    assert preset.build_venue().rt60_s == 3.5 and preset.build_crowd().size == 42
+
+
+def test_a_preset_builds_each_stage_from_its_table():
+    club = load_preset("club")
+    reverb, crowd = club.build_venue(seed=3), club.build_crowd(seed=3, intensity=0.1)
+    assert {name: getattr(reverb, name) for name in club.venue} == club.venue
+    assert reverb.seed == 3 and crowd.seed == 3
+    assert crowd.intensity == 0.1 and crowd.size == club.crowd["size"]
+    assert crowd.applause_s == club.crowd["applause_s"]  # as written; build_stages fits the tail
+    noise = np.random.default_rng(0).normal(0, 0.1, (2, SR)).astype(np.float32)
+    coloured = club.build_pa()(noise, SR)
+    np.testing.assert_array_equal(coloured, pa_colouring(**club.pa)(noise, SR))
+    assert not np.allclose(coloured, pa_colouring()(noise, SR))  # the table, not the defaults
 
 
 @pytest.mark.parametrize(

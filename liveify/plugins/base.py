@@ -3,18 +3,21 @@
 A stage takes float32 audio shaped `(channels, samples)` (1-D mono is accepted) and returns the
 same layout. `reset=True` (the default, as in pedalboard) starts from a clean state; `reset=False`
 continues from the previous call so that a track processed chunk by chunk equals one whole call.
-Also `RangeParameter`, the validated-parameter descriptor the DSP stages and presets share.
+Also `RangeParameter`, the validated-parameter descriptor the stages and presets share: a stage's
+parameters are declared once, as RangeParameters, and its constructor follows from them.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from liveify.errors import LiveifyError, ParameterError
+from liveify.errors import LiveifyError, ParameterError, StageError
 
 
 def as_channels_first(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
@@ -47,8 +50,15 @@ def check_sample_rate(sample_rate: float) -> float:
 class Stage:
     """Base class for Liveify effect stages, called exactly like a pedalboard plugin.
 
-    Subclasses implement `_process_block(audio, sample_rate)` on a validated float32
-    `(channels, samples)` block, keep their streaming state between calls, and clear it in `reset()`.
+    To write a stage, declare its parameters as `RangeParameter` class attributes and implement
+    `process_block(audio, sample_rate)`; the constructor (keyword or positional arguments in
+    declaration order, defaults, validation), its signature for `help()` and the repr follow
+    from the declarations. State kept between calls is set up in `reset()`, which the
+    constructor and every `reset=True` call run. The README's "Writing a stage" has an example.
+
+    A subclass that needs more than its parameters (caches, extra keyword-only arguments) takes
+    `*args, **parameters` plus its own keyword-only arguments in `__init__` and passes `*args,
+    **parameters` on to `super().__init__`; its signature then lists both.
     """
 
     #: Samples by which the output lags the input when processing chunk by chunk.
@@ -56,6 +66,26 @@ class Stage:
     #: Whether the stage reacts to the whole track (its beats, its level): a renderer that streams
     #: a track in chunks then analyses it first and calls `prepare_track` before the first chunk.
     wants_track_analysis: bool = False
+    #: The declared parameters as constructor arguments (set per subclass).
+    _parameter_signature = inspect.Signature()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._parameter_signature = parameters_signature(parameter_specs(cls))
+        cls.__signature__ = _ClassSignature(_constructor_signature(cls))
+
+    def __init__(self, *args, **parameters) -> None:
+        """Set every declared parameter from `args` (in declaration order) and `parameters` (by
+        name), the others to their defaults, each validated; then start clean (`reset()`)."""
+        values = bound_parameters(
+            self._parameter_signature, args, parameters, owner=type(self).__name__
+        )
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.reset()
+
+    def __repr__(self) -> str:
+        return parameters_repr(self)
 
     def __call__(
         self,
@@ -75,16 +105,51 @@ class Stage:
     ) -> np.ndarray:
         """Process `input_array` (float32, `(channels, samples)`) and return the same layout.
 
-        `buffer_size` is accepted for pedalboard compatibility; stages choose their own block sizes.
+        `reset=True`: the call is a whole signal. The stage starts clean (`reset()`), sees the
+        whole signal first (`start_signal`), and its output lines up with the input: a stage with
+        latency is streamed block by block and flushed (`stream_aligned`). `reset=False`: the call
+        continues the previous one, delayed by `latency_samples_at(sample_rate)`. Every call's
+        audio is checked here, once, before `process_block` sees it. `buffer_size` is accepted
+        for pedalboard compatibility; stages choose their own block sizes.
         """
         audio = as_channels_first(input_array)
         sample_rate = check_sample_rate(sample_rate)
-        if reset:
-            self.reset()
-        return self._process_block(audio, sample_rate)
+        if audio.shape[0] < 1:
+            raise ParameterError(
+                "audio has no channels; pass (channels, samples) with channels >= 1"
+            )
+        if not np.all(np.isfinite(audio)):
+            raise ParameterError("audio contains NaN or Inf samples; clean the input first")
+        if not reset:
+            return self.process_block(audio, sample_rate)
+        self.reset()
+        self.start_signal(audio, sample_rate)
+        if audio.shape[1] == 0 or self.latency_samples_at(sample_rate) == 0:
+            return self.process_block(audio, sample_rate)
+        aligned = stream_aligned(self, [audio], sample_rate, reset=False)
+        return np.concatenate(list(aligned), axis=1)
+
+    def process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+        """The stage's effect on the next block of the signal: the one method a stage must have.
+
+        `audio` is checked float32 `(channels >= 1, samples)`, finite, at `sample_rate` Hz (the
+        same rate through a signal unless the stage was reset). Return float32 `(channels,
+        samples)`: as many samples as given (delayed by `latency_samples_at` if the stage has
+        latency); stereo stages may turn mono into stereo. Keep whatever continues into the next
+        block on `self` and clear it in `reset()`, so chunked calls equal one whole call. Called
+        by `process`; call the stage itself, not this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement process_block")
 
     def reset(self) -> None:
         """Clear streaming state so that the next call starts a new signal."""
+
+    def start_signal(self, audio: np.ndarray, sample_rate: float) -> None:
+        """See a whole signal (a `reset=True` call) after `reset()`, before it is processed.
+
+        Stages that react to the whole track analyse it here (the crowd, unless `prepare_track`
+        gave it the analysis); the rest ignore it.
+        """
 
     def latency_samples_at(self, sample_rate: float) -> int:
         """`latency_samples` for audio at `sample_rate` (stages whose delay is fixed in seconds
@@ -102,8 +167,34 @@ class Stage:
         lead-in). Stages with `wants_track_analysis` override this; the rest ignore it.
         """
 
-    def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
-        raise NotImplementedError
+
+class _ClassSignature:
+    """`__signature__` of a stage class: its constructor's, for `inspect.signature(VenueReverb)`
+    and `help()`. Instances have none, so `inspect.signature(stage)` is its `__call__`'s."""
+
+    def __init__(self, signature: inspect.Signature | None):
+        self.signature = signature
+
+    def __get__(self, instance, owner=None):
+        if instance is not None:
+            raise AttributeError("__signature__")
+        return self.signature
+
+
+def _constructor_signature(cls) -> inspect.Signature | None:
+    """The declared parameters followed by the keyword-only arguments of the class's own
+    `__init__`, for classes whose `__init__` passes `*args` on to `Stage.__init__`; None (the
+    usual inspection) for classes with a constructor of their own."""
+    try:
+        own = inspect.signature(cls.__init__, eval_str=True)
+    except (NameError, TypeError):  # an annotation that only type checkers can evaluate
+        own = inspect.signature(cls.__init__)
+    if not any(p.kind is p.VAR_POSITIONAL for p in own.parameters.values()):
+        return None
+    extra = [p for p in own.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return cls._parameter_signature.replace(
+        parameters=[*cls._parameter_signature.parameters.values(), *extra]
+    )
 
 
 # --- validated parameters --------------------------------------------------------------------
@@ -197,10 +288,44 @@ def parameter_specs(cls) -> dict[str, RangeParameter]:
     return specs
 
 
+def parameters_signature(
+    specs: Mapping[str, RangeParameter], *, kind=inspect.Parameter.POSITIONAL_OR_KEYWORD
+) -> inspect.Signature:
+    """A signature with one argument per parameter, in order, with its kind and default."""
+    return inspect.Signature(
+        [
+            inspect.Parameter(name, kind, default=spec.default, annotation=spec.kind)
+            for name, spec in specs.items()
+        ]
+    )
+
+
+def bound_parameters(
+    signature: inspect.Signature, args: tuple, keywords: dict, *, owner: str
+) -> dict[str, Any]:
+    """Every argument of `signature` by name, from `args` and `keywords`, else its default (not
+    yet validated). Unknown names, too many or repeated arguments raise StageError."""
+    try:
+        bound = signature.bind(*args, **keywords)
+    except TypeError as error:
+        names = list(signature.parameters)
+        unknown = [name for name in keywords if name not in signature.parameters]
+        close = [n for n in names if unknown and n.startswith(unknown[0])]  # `rt60` -> `rt60_s`
+        close = close or (difflib.get_close_matches(unknown[0], names, n=1) if unknown else [])
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise StageError(
+            f"{owner}(): {error}{hint}; its parameters are {', '.join(names) or 'none'}"
+        ) from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
 def parameters_repr(stage) -> str:
-    """`<ClassName a=1 b=2>` listing every RangeParameter of `stage`, as pedalboard plugins do."""
+    """`<liveify.ClassName a=1 b=2>` listing every RangeParameter of `stage`, as pedalboard
+    plugins do (without the `liveify.` for stages defined outside Liveify)."""
     fields = " ".join(f"{name}={getattr(stage, name)!r}" for name in parameter_specs(type(stage)))
-    return f"<liveify.{type(stage).__name__} {fields}>"
+    package = "liveify." if type(stage).__module__.startswith("liveify.") else ""
+    return f"<{package}{type(stage).__name__}{' ' if fields else ''}{fields}>"
 
 
 #: Frames of silence per call when flushing a stage's latency.
@@ -220,18 +345,22 @@ def followed_by_silence(blocks: Iterable[np.ndarray], frames: int) -> Iterator[n
         yield np.zeros((channels, min(_FLUSH_BLOCK_FRAMES, frames - start)), np.float32)
 
 
-def stream_aligned(stage, blocks: Iterable[np.ndarray], sample_rate: float) -> Iterator[np.ndarray]:
+def stream_aligned(
+    stage, blocks: Iterable[np.ndarray], sample_rate: float, *, reset: bool = True
+) -> Iterator[np.ndarray]:
     """Stream `blocks` through `stage` with its latency removed: output lines up with the input.
 
-    The stage is reset once and then called with `reset=False` on every block (`reset=True` on a
-    block tells a stage that the block is the whole signal). Its first
+    The stage is reset once (unless `reset=False`: the caller has just reset it) and then called
+    with `reset=False` on every block (`reset=True` on a block tells a stage that the block is the
+    whole signal). Its first
     `latency_samples_at(sample_rate)` output samples are dropped, and zeros are fed after the
     input until exactly as many samples have come out as went in. That also covers native
     pedalboard plugins with latency (PitchShift, latent VST3s), which hold samples back while
     streaming instead of declaring a delay.
     """
     latency = stage.latency_samples_at(sample_rate)
-    stage.reset()
+    if reset:
+        stage.reset()
     to_drop, fed, emitted, channels = latency, 0, 0, 2
 
     def aligned(block: np.ndarray) -> np.ndarray:

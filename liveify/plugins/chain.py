@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from liveify.errors import ParameterError
+from liveify.errors import ParameterError, StageError
 from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
 
 
@@ -33,9 +33,10 @@ def _is_native(plugin) -> bool:
 def _check_member(plugin):
     if _is_native(plugin) or isinstance(plugin, (Stage, Chain)):
         return plugin
-    raise TypeError(
+    raise StageError(
         f"Chain members must be pedalboard plugins or Liveify stages; got {type(plugin).__name__}. "
-        "Wrap custom Python effects in a liveify.plugins.base.Stage subclass."
+        "Make a custom Python effect a liveify.Stage subclass that implements "
+        "process_block(audio, sample_rate) (see the README's 'Writing a stage')."
     )
 
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from liveify.loudness import TRUE_PEAK_CONTEXT, db_to_gain, true_peak_envelope
-from liveify.plugins.base import RangeParameter, Stage, parameters_repr
+from liveify.plugins.base import RangeParameter, Stage
 
 #: Samples per grid block: every block is computed from the same samples however the signal was
 #: chunked, which makes streaming bit-exact; the block is also the stage's buffering delay.
@@ -42,16 +42,6 @@ class TruePeakLimiter(Stage):
     release_ms = RangeParameter(
         150.0, 5.0, 5000.0, doc="Time the gain takes to recover 6 dB after a peak."
     )
-
-    def __init__(self, ceiling_db: float = -1.0, lookahead_ms: float = 1.5,
-                 release_ms: float = 150.0):  # fmt: skip
-        self.ceiling_db = ceiling_db
-        self.lookahead_ms = lookahead_ms
-        self.release_ms = release_ms
-        self.reset()
-
-    def __repr__(self) -> str:
-        return parameters_repr(self)
 
     def _lookahead_samples(self, sample_rate: float) -> int:
         return max(1, round(self.lookahead_ms * sample_rate / 1000.0))
@@ -89,7 +79,7 @@ class TruePeakLimiter(Stage):
         # Recovery of 6 dB per release time, as a log-gain step per sample.
         self._release_step = math.log(2.0) / (self.release_ms * sample_rate / 1000.0)
 
-    def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    def process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         if self._sample_rate is None:
             self._start(sample_rate, audio.shape[0])
         elif sample_rate != self._sample_rate or audio.shape[0] != self._input.shape[0]:
@@ -102,15 +92,6 @@ class TruePeakLimiter(Stage):
         self._received += audio.shape[1]
         self._advance()
         return self._emit(audio.shape[1], self.latency_samples_at(sample_rate))
-
-    def process(self, input_array, sample_rate, buffer_size=None, reset=True) -> np.ndarray:
-        """Limit `input_array`; with `reset=True` (a whole signal) the result is aligned to it."""
-        if not reset:
-            return super().process(input_array, sample_rate, buffer_size, reset=False)
-        from liveify.plugins.base import stream_aligned
-
-        aligned = list(stream_aligned(self, [input_array], sample_rate))
-        return np.concatenate(aligned, axis=1)
 
     # -- the grid ----------------------------------------------------------------------------
     def _advance(self) -> None:

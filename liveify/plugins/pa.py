@@ -5,7 +5,9 @@ High-pass, tone shaping, bus compression, gentle saturation and a peak ceiling; 
 
 from __future__ import annotations
 
-from liveify.plugins.base import RangeParameter
+import inspect
+
+from liveify.plugins.base import RangeParameter, bound_parameters, parameters_signature
 
 # JUCE's dsp::Limiter (pedalboard.Limiter) is a fixed first stage (a Compressor: -10 dB, 4:1,
 # 2 ms attack, 200 ms release) with a fixed makeup of 10 * (1 - 1/4) / 2 dB, then a second stage
@@ -67,26 +69,11 @@ PA_PARAMETERS: dict[str, RangeParameter] = {
     )
 }
 
+#: pa_colouring's keyword arguments: PA_PARAMETERS, declared once for both.
+_SIGNATURE = parameters_signature(PA_PARAMETERS, kind=inspect.Parameter.KEYWORD_ONLY)
 
-def pa_colouring(
-    *,
-    low_cut_hz: float = 35.0,
-    low_shelf_hz: float = 110.0,
-    low_shelf_db: float = 2.0,
-    presence_hz: float = 2500.0,
-    presence_db: float = 1.5,
-    presence_q: float = 0.8,
-    high_shelf_hz: float = 8000.0,
-    high_shelf_db: float = -2.0,
-    compressor_threshold_db: float = -18.0,
-    compressor_ratio: float = 2.5,
-    compressor_attack_ms: float = 10.0,
-    compressor_release_ms: float = 150.0,
-    makeup_db: float = 0.0,
-    drive_db: float = 2.0,
-    limiter_threshold_db: float = -1.0,
-    limiter_release_ms: float = 100.0,
-):
+
+def pa_colouring(**parameters):
     """Build the PA colouring as a `pedalboard.Pedalboard` of native plugins.
 
     Order: HighpassFilter x 2 (12 dB/octave) -> LowShelfFilter -> PeakFilter (presence) ->
@@ -106,11 +93,11 @@ def pa_colouring(
     """
     import pedalboard
 
-    values = dict(locals())
-    values.pop("pedalboard")
-    for name, value in values.items():
-        values[name] = PA_PARAMETERS[name].validate(value, owner="pa_colouring")
-    v = values
+    values = bound_parameters(_SIGNATURE, (), parameters, owner="pa_colouring")
+    v = {
+        name: PA_PARAMETERS[name].validate(value, owner="pa_colouring")
+        for name, value in values.items()
+    }
     # pedalboard's HighpassFilter is first order; two make the 12 dB/octave slope of a PA low cut.
     plugins = [pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)]
     if v["low_shelf_db"] != 0.0:
@@ -162,3 +149,6 @@ def pa_colouring(
             pedalboard.Gain(gain_db=ceiling_db),
         ]
     return pedalboard.Pedalboard(plugins)
+
+
+pa_colouring.__signature__ = _SIGNATURE  # for help() and inspect.signature

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from liveify.errors import ParameterError
-from liveify.plugins.base import RangeParameter, Stage, parameter_specs, parameters_repr
+from liveify.plugins.base import RangeParameter, Stage, parameter_specs
 
 SPEED_OF_SOUND_M_S = 343.0
 
@@ -294,7 +294,7 @@ class VenueReverb(Stage):
 
     >>> reverb = VenueReverb(rt60_s=2.8, room_size_m=180, predelay_ms=40, mix=0.35)
     >>> live = reverb(audio, 44100)                    # audio: float32 (channels, samples)
-    >>> arena = VenueReverb.preset("arena")            # the venue of a bundled preset
+    >>> arena = liveify.load_preset("arena").build_venue()  # the venue of a bundled preset
 
     Each call costs at least one FFT a few times the impulse response long, so the stage is
     fastest with chunks of ten seconds or more (a 3 s stadium response: ~2 ms per second of
@@ -335,39 +335,10 @@ class VenueReverb(Stage):
     )
     seed = RangeParameter(0, 0, 2**32 - 1, kind=int, doc="Random seed of the impulse response.")
 
-    def __init__(
-        self,
-        rt60_s: float = 1.5,
-        room_size_m: float = 30.0,
-        predelay_ms: float = 20.0,
-        width: float = 1.0,
-        mix: float = 0.3,
-        hf_damping: float = 0.5,
-        bass_ratio: float = 1.1,
-        early_level_db: float = -6.0,
-        seed: int = 0,
-    ):
+    def __init__(self, *args, **parameters):  # the parameters above (see Stage.__init__)
         self._convolvers: dict[float, _StreamingConvolver] = {}
         self._sample_rate: float | None = None
-        self.rt60_s = rt60_s
-        self.room_size_m = room_size_m
-        self.predelay_ms = predelay_ms
-        self.width = width
-        self.mix = mix
-        self.hf_damping = hf_damping
-        self.bass_ratio = bass_ratio
-        self.early_level_db = early_level_db
-        self.seed = seed
-
-    @classmethod
-    def preset(cls, name_or_path: str, *, seed: int = 0) -> VenueReverb:
-        """The venue of a bundled preset (`"stadium"`, `"club"`, ...) or of a preset .toml file."""
-        from liveify.presets import load_preset
-
-        return cls(**load_preset(name_or_path).venue, seed=seed)
-
-    def __repr__(self) -> str:
-        return parameters_repr(self)
+        super().__init__(*args, **parameters)
 
     def _parameters_changed(self, name: str) -> None:
         if name not in ("width", "mix"):  # these two act after the convolution
@@ -405,7 +376,7 @@ class VenueReverb(Stage):
             return 0
         return self._convolver(float(sample_rate)).ir_length - 1
 
-    def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    def process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         if self._sample_rate not in (None, sample_rate):
             raise ParameterError(
                 f"VenueReverb got sample_rate {sample_rate:g} Hz while continuing a "

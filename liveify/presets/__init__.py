@@ -28,7 +28,8 @@ types and out-of-range values raise PresetError naming the file and the dotted k
 
 >>> list_presets()[:2]
 [('arena', '...'), ('cathedral', '...')]
->>> stages = load_preset("stadium").build_stages(seed=1)   # [PA board, VenueReverb, Crowd]
+>>> stages = load_preset("stadium").build_stages(seed=1)   # [PA board, Crowd, VenueReverb]
+>>> reverb = load_preset("arena").build_venue()            # or one stage: build_pa, build_crowd
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pathlib import Path
 from liveify.errors import PresetError
 from liveify.plugins.base import RangeParameter, parameter_specs
 from liveify.plugins.crowd import Crowd
-from liveify.plugins.pa import PA_PARAMETERS
+from liveify.plugins.pa import PA_PARAMETERS, pa_colouring
 from liveify.plugins.venue import VenueReverb
 
 __all__ = ["PluginSpec", "Preset", "list_presets", "load_preset"]
@@ -150,14 +151,27 @@ class Preset:
         tail (`applause_in_tail`). The learned model stage is not included; the renderer puts it
         first when `model` is true.
         """
-        from liveify.plugins.pa import pa_colouring
-
         stages = [
-            pa_colouring(**self.pa),
-            Crowd(**{**self.crowd, "applause_s": self.applause_in_tail()}, seed=seed),
-            VenueReverb(**self.venue, seed=seed),
+            self.build_pa(),
+            self.build_crowd(seed=seed, applause_s=self.applause_in_tail()),
+            self.build_venue(seed=seed),
         ]
         return stages + [plugin.load() for plugin in self.plugins]
+
+    def build_venue(self, *, seed: int = 0) -> VenueReverb:
+        """The preset's venue reverb (its `[venue]` table), with the impulse response's `seed`."""
+        return VenueReverb(**self.venue, seed=seed)
+
+    def build_pa(self):
+        """The preset's PA colouring (its `[pa]` table) as a `pedalboard.Pedalboard`."""
+        return pa_colouring(**self.pa)
+
+    def build_crowd(self, *, seed: int = 0, **overrides) -> Crowd:
+        """The preset's crowd (its `[crowd]` table, with `overrides`), seeded with `seed`.
+
+        Its `applause_s` is the preset's as written; `build_stages` shortens it to fit the tail.
+        """
+        return Crowd(**{**self.crowd, **overrides}, seed=seed)
 
     def applause_in_tail(self) -> float:
         """The crowd's `applause_s`, shortened where needed so that the applause and the venue's

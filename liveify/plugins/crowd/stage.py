@@ -9,13 +9,7 @@ import numpy as np
 
 from liveify.analysis import TrackAnalysis, TrackFeatures, measure_music_level_db, track_beats
 from liveify.errors import ParameterError
-from liveify.plugins.base import (
-    RangeParameter,
-    Stage,
-    as_channels_first,
-    check_sample_rate,
-    parameters_repr,
-)
+from liveify.plugins.base import RangeParameter, Stage, parameters_repr
 from liveify.plugins.crowd.beds import add_beds
 from liveify.plugins.crowd.cues import read_cues
 from liveify.plugins.crowd.events import (
@@ -111,59 +105,29 @@ class Crowd(Stage):
 
     def __init__(
         self,
-        size: int = 2000,
-        intensity: float = 0.7,
-        level_db: float = -12.0,
-        margin_db: float = 12.0,
-        murmur_db: float = -14.0,
-        clap_along: bool = False,
-        whistle_rate_hz: float = 0.3,
-        cheer_rate_hz: float = 3.0,
-        spread: float = 0.8,
-        swell_s: float = 8.0,
-        applause_s: float = 6.0,
-        seed: int = 0,
-        *,
+        *args,
         beat_times_s=None,
         music_level_db: float | None = None,
         cues: str | PathLike | None = None,
-    ):
+        **parameters,
+    ):  # `args` and `parameters` are the parameters above (see Stage.__init__)
         self._banks: dict[float, Bank] = {}
         self._cache: dict[tuple, object] = {}
         self._track: tuple[TrackFeatures, float] | None = None
         self._plan: Plan | None = None
         self._people: dict | None = None
         self.music_level_db = music_level_db
-        self.size = size
-        self.intensity = intensity
-        self.level_db = level_db
-        self.margin_db = margin_db
-        self.murmur_db = murmur_db
-        self.clap_along = clap_along
-        self.whistle_rate_hz = whistle_rate_hz
-        self.cheer_rate_hz = cheer_rate_hz
-        self.spread = spread
-        self.swell_s = swell_s
-        self.applause_s = applause_s
-        self.seed = seed
         self.beat_times_s = beat_times_s
         self.cue_file = cues
         self.cues, self._midi_beats_s = read_cues(cues) if cues is not None else ([], None)
         self._follower = MusicFollower()
-        self.reset()
+        super().__init__(*args, **parameters)
 
     # --- construction helpers ----------------------------------------------------------------
     @classmethod
     def from_midi(cls, path: str | PathLike, **parameters) -> Crowd:
         """A crowd driven by the cues of a MIDI file (see `CUE_NOTES`), plus its reactions."""
         return cls(cues=path, **parameters)
-
-    @classmethod
-    def preset(cls, name_or_path: str, *, seed: int = 0, **overrides) -> Crowd:
-        """The crowd of a bundled preset (`"stadium"`, `"club"`, ...) or of a preset .toml file."""
-        from liveify.presets import load_preset
-
-        return cls(**{**load_preset(name_or_path).crowd, **overrides}, seed=seed)
 
     track_beats = staticmethod(track_beats)
     measure_music_level_db = staticmethod(measure_music_level_db)
@@ -242,27 +206,13 @@ class Crowd(Stage):
         """Samples of crowd still pending after the input ends (the last sounds placed)."""
         return self._bank(float(sample_rate)).longest_event
 
-    def process(
-        self,
-        input_array: np.ndarray,
-        sample_rate: float,
-        buffer_size: int | None = None,
-        reset: bool = True,
-    ) -> np.ndarray:
-        """Add the crowd to `input_array` (float32 `(channels, samples)`).
-
-        With `reset=True` the call is the whole track: unless `prepare_track` gave an analysis,
-        this call's audio is analysed first.
-        """
-        audio = as_channels_first(input_array)
-        sample_rate = check_sample_rate(sample_rate)
-        if reset:
-            self.reset()
-            if self._track is None:
-                analysis = TrackAnalysis(sample_rate)
-                analysis.add(audio)
-                self._call_track = analysis.features()
-        return self._process_block(audio, sample_rate)
+    def start_signal(self, audio: np.ndarray, sample_rate: float) -> None:
+        """A whole-track call (`reset=True`): unless `prepare_track` gave the track's analysis,
+        the crowd reacts to this call's audio, analysed here."""
+        if self._track is None:
+            analysis = TrackAnalysis(sample_rate)
+            analysis.add(audio)
+            self._call_track = analysis.features()
 
     def _bank(self, sample_rate: float) -> Bank:
         if sample_rate not in self._banks:
@@ -324,7 +274,7 @@ class Crowd(Stage):
         }
 
     # --- synthesis ---------------------------------------------------------------------------
-    def _process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    def process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         if self._sample_rate not in (None, sample_rate):
             raise ParameterError(
                 f"Crowd got sample_rate {sample_rate:g} Hz while continuing a "

@@ -11,7 +11,7 @@ import numpy as np
 from liveify.errors import ModelFileError, ParameterError
 from liveify.mel import SILENT_LEVEL, MelConfig
 from liveify.model_file import EXPORT_HINT, check_model_file, decode_metadata, open_session
-from liveify.plugins.base import Stage, as_channels_first, check_sample_rate, stream_aligned
+from liveify.plugins.base import Stage, check_sample_rate
 from liveify.plugins.model_stage.reconstruction import (
     GainConditioner,
     MaskSettings,
@@ -248,29 +248,11 @@ class LiveModel(Stage):
         samples_per_frame = self.mel_config.hop_length * sample_rate / self.mel_config.sample_rate
         return max(1, int(self.batch_size * self.window_hop_frames * samples_per_frame))
 
-    def process(
-        self,
-        input_array: np.ndarray,
-        sample_rate: float,
-        buffer_size: int | None = None,
-        reset: bool = True,
-    ) -> np.ndarray:
-        """Process `(channels, samples)` float32 audio; see the class docstring for streaming."""
-        audio = as_channels_first(input_array)
-        sample_rate = check_sample_rate(sample_rate)
-        if audio.shape[0] < 1:
-            raise ParameterError(
-                "audio has no channels; pass (channels, samples) with channels >= 1"
-            )
-        if not np.all(np.isfinite(audio)):
-            raise ParameterError("audio contains NaN or Inf samples; clean the input first")
+    def process_block(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+        """The next block, delayed by the latency; pushed through the stream in pieces of at
+        most `batch_size` window hops, so memory stays bounded however long the block is."""
         self._sample_rate = sample_rate
         piece = self._piece_samples(sample_rate)
-        if reset:
-            if audio.shape[1] == 0:
-                return audio.copy()
-            pieces = (audio[:, first : first + piece] for first in range(0, audio.shape[1], piece))
-            return np.concatenate(list(stream_aligned(self, pieces, sample_rate)), axis=1)
         stream = self._stream
         if stream is None:
             stream = self._stream = Stream(self, sample_rate, audio.shape[0])
