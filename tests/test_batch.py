@@ -17,8 +17,9 @@ import soundfile as sf
 from click.testing import CliRunner
 from conftest import tone_mix
 
-from liveify.batch.album_task import KILL_ALBUM_VARIABLE
+from liveify.batch.album_task import KILL_ALBUM_VARIABLE, BatchRenderOptions, album_recipe
 from liveify.batch.catalog import (
+    CatalogueAlbum,
     check_output_root,
     parse_shard,
     read_catalogue,
@@ -369,3 +370,13 @@ def test_ray_retries_an_album_whose_worker_was_killed(
     assert rows(output_root)["Album A"]["status"] == "skipped"
     for name in ALBUMS:
         assert folder_bytes(output_root / name) == folder_bytes(clean_run / name)
+
+
+def test_an_album_granted_gpus_renders_its_model_on_cuda_and_takes_the_strength(tmp_path):
+    album = CatalogueAlbum(name="a", source=tmp_path, preset=None)
+    on_gpu = BatchRenderOptions(gpus_per_album=0.5, model_strength=0.25)
+    settings, _ = album_recipe(album, on_gpu, tmp_path / "out")
+    assert settings.device == "cuda" and settings.preset.model_strength == 0.25
+    explicit = BatchRenderOptions(gpus_per_album=1, device="cuda:1")
+    assert album_recipe(album, explicit, tmp_path / "out")[0].device == "cuda:1"
+    assert album_recipe(album, BatchRenderOptions(), tmp_path / "out")[0].device == "auto"

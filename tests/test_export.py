@@ -35,7 +35,7 @@ def test_fp32_export_matches_torch_at_any_batch_size(tmp_path, tiny_model):
     report = export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12})
     assert report.passed and report.precision == "fp32"
     assert report.max_abs_error < 1e-4 and report.bound == PARITY_BOUND["fp32"] == 1e-4
-    assert report.batch_sizes == (3, 1)
+    assert report.batch_sizes == (3, 1) and report.provider == "CPUExecutionProvider"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp file left
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -98,6 +98,11 @@ def test_fp16_export_keeps_float32_io_within_its_bound(tmp_path, tiny_model):
     report = export_onnx(tiny_model, path, mel_config=TINY_MEL, fp16=True)
     assert report.precision == "fp16" and report.bound == 1e-2
     assert 0 < report.max_abs_error < 1e-2  # float16 is measurably less exact than float32
+    # checked on the provider the model renders on: CUDA where this ONNX Runtime has it
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    expected = "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"
+    assert report.provider == read_metadata(path)["parity"]["provider"] == expected
+    assert f"on {expected}" in str(report)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(float)"
     assert read_metadata(path)["precision"] == "fp16"

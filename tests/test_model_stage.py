@@ -309,3 +309,19 @@ def test_render_path_never_imports_torch_librosa_or_numba(tiny_onnx):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_pickling_rebuilds_the_stage_from_its_path_and_parameters(tiny_onnx):
+    import pickle
+
+    from liveify import Chain, VenueReverb
+
+    stage = LiveModel(tiny_onnx, device="cpu", strength=0.6, max_gain_db=4.0, seed=3)
+    copy = pickle.loads(pickle.dumps(stage))
+    assert repr(copy) == repr(stage) and copy.provider == "CPUExecutionProvider"
+    audio = music(22050, 2.0)
+    np.testing.assert_array_equal(copy(audio, 22050), stage(audio, 22050))
+    chain = pickle.loads(pickle.dumps(Chain([stage, VenueReverb(rt60_s=0.8)])))
+    np.testing.assert_array_equal(
+        chain(audio, 22050), Chain([stage, VenueReverb(rt60_s=0.8)])(audio, 22050)
+    )

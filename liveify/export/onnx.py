@@ -18,7 +18,7 @@ import numpy as np
 
 from liveify.errors import ModelFileError, ParameterError, first_line, require
 from liveify.files import atomic_path
-from liveify.model_file import encode_metadata
+from liveify.model_file import encode_metadata, open_session
 
 INPUT_NAME = "mel"
 OUTPUT_NAME = "live_mel"
@@ -48,6 +48,8 @@ class ParityReport:
     batch_sizes: tuple[int, ...]
     export_seconds: float
     file_bytes: int
+    #: The ONNX Runtime provider the parity check ran on (None when not checked).
+    provider: str | None = None
 
     @property
     def max_abs_error(self) -> float | None:
@@ -65,7 +67,7 @@ class ParityReport:
             parity = (
                 f"parity max |torch - ORT| {self.max_abs_error_random:.2e} (random), "
                 f"{self.max_abs_error_music:.2e} (music) < {self.bound:.0e} "
-                f"at batch {'/'.join(map(str, self.batch_sizes))}"
+                f"at batch {'/'.join(map(str, self.batch_sizes))} on {self.provider}"
             )
         return (
             f"{self.path} ({self.precision}, opset {self.opset}, "
@@ -131,31 +133,34 @@ def music_like_window(mel_config, frames: int, *, seed: int = 0) -> np.ndarray:
     return window
 
 
-def _onnx_session(path: Path):
-    onnxruntime = require("onnxruntime", "cpu")
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def parity_device(precision: str) -> str:
+    """Where the parity check runs: an fp16 model on the provider it will render on (CUDA where
+    this ONNX Runtime can run it: fp16 kernels differ between providers); fp32 on the CPU, the
+    reference the bound was set on."""
+    return "auto" if precision == "fp16" else "cpu"
 
 
-def _parity(model, onnx_path: Path, mel_config, config) -> tuple[float, float, tuple[int, ...]]:
-    """Max |torch - ORT| on 3 random windows (one batch) and 1 music-like window (batch 1)."""
+def _parity(
+    model, onnx_path: Path, mel_config, config, device: str
+) -> tuple[float, float, tuple[int, ...], str]:
+    """Max |torch - ORT| on 3 random windows (one batch) and 1 music-like window (batch 1), and
+    the ONNX Runtime provider that ran them."""
     import torch
 
     rng = np.random.default_rng(1234)
     shape = (1, config.n_mels, config.context_frames)
     random_batch = rng.uniform(-1.0, 1.0, size=(3, *shape)).astype(np.float32)
     music_batch = music_like_window(mel_config, config.context_frames)[np.newaxis, np.newaxis]
-    session = _onnx_session(onnx_path)
+    session, provider, _ = open_session(onnx_path, device)
     errors = []
     for batch in (random_batch, music_batch):
         with torch.no_grad():
             expected = model(torch.from_numpy(batch)).numpy()
         (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch})
         if actual.shape != expected.shape or not np.all(np.isfinite(actual)):
-            return float("inf"), float("inf"), (3, 1)
+            return float("inf"), float("inf"), (3, 1), provider
         errors.append(float(np.max(np.abs(actual.astype(np.float64) - expected))))
-    return errors[0], errors[1], (3, 1)
+    return errors[0], errors[1], (3, 1), provider
 
 
 def _fuse_attention(model) -> None:
@@ -315,11 +320,11 @@ def export_onnx(
         bound = PARITY_BOUND[precision]
         _set_metadata(model_proto, metadata)
         onnx.save_model(model_proto, temp_path)
-        error_random = error_music = None
+        error_random = error_music = provider = None
         batch_sizes = ()
         if check:
-            error_random, error_music, batch_sizes = _parity(
-                reference, temp_path, mel_config, config
+            error_random, error_music, batch_sizes, provider = _parity(
+                reference, temp_path, mel_config, config, parity_device(precision)
             )
             worst = max(error_random, error_music)
             if not worst < bound:
@@ -333,6 +338,7 @@ def export_onnx(
                 "max_abs_error_music": error_music,
                 "bound": bound,
                 "batch_sizes": list(batch_sizes),
+                "provider": provider,
             }
             _set_metadata(model_proto, encode_metadata({"parity": parity}))
             onnx.save_model(model_proto, temp_path)
@@ -346,6 +352,7 @@ def export_onnx(
         batch_sizes=tuple(batch_sizes),
         export_seconds=time.perf_counter() - started,
         file_bytes=path.stat().st_size,
+        provider=provider,
     )
 
 

@@ -171,6 +171,8 @@ def _render_pass(pending, settings, model, work_dir) -> None:
                 free_positions.sort()
         if result.status == "error":
             logger.error(result.error)
+        else:
+            logger.debug("rendered %s in %.2f s", result.input, result.seconds)
 
     try:
         if settings.jobs == 1:

@@ -88,6 +88,14 @@ class LiveModel(Stage):
         intra_op_threads: int | None = None,
         providers: list[str] | tuple[str, ...] | None = None,
     ):
+        # What pickling rebuilds the stage from: an ONNX Runtime session cannot be pickled, and a
+        # process pool or Ray worker opens its own on its own device.
+        self._arguments = {
+            "path": os.fspath(path), "device": device, "batch_size": batch_size,
+            "overlap": overlap, "reconstruction": reconstruction, "mix": mix,
+            "strength": strength, "max_gain_db": max_gain_db, "mask_settings": mask_settings,
+            "seed": seed, "intra_op_threads": intra_op_threads, "providers": providers,
+        }  # fmt: skip
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"batch_size must be an integer >= 1; got {batch_size!r}")
         if reconstruction not in RECONSTRUCTIONS:
@@ -267,6 +275,11 @@ class LiveModel(Stage):
             output[:, first : first + piece] = stream.push(audio[:, first : first + piece])
         return output
 
+    def __reduce__(self):
+        """Pickles as a fresh stage built from the same path and parameters (any stream in
+        progress is not carried over: the copy starts at the beginning of a signal)."""
+        return (_rebuild, (type(self), self._arguments))
+
     def __repr__(self) -> str:
         config = self.model_config
         # Files without `layer_convention` count transformer layers per side of the GRU.
@@ -288,3 +301,7 @@ class LiveModel(Stage):
             f"{self._mask.max_gain_db:g} dB, mix {self.mix:g}; latency {latency} samples "
             f"({latency / rate:.1f} s at {rate:g} Hz)>"
         )
+
+
+def _rebuild(cls, arguments: dict):
+    return cls(**arguments)
