@@ -112,7 +112,9 @@ _CUDA = "CUDAExecutionProvider"
 
 
 def physical_cores() -> int:
-    """Physical CPU cores this process may use (hyper-threads slow ORT's matmuls down)."""
+    """Physical CPU cores this process may use (hyper-threads slow ORT's matmuls down), within
+    the thread budget its parent set in OMP_NUM_THREADS: Ray sets it to a task's CPUs and the
+    local batch engine to each worker's share, so parallel albums do not oversubscribe cores."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -130,6 +132,9 @@ def physical_cores() -> int:
         physical = len(cores) or usable
     except OSError:
         physical = usable
+    budget = os.environ.get("OMP_NUM_THREADS", "")
+    if budget.isdigit() and int(budget) > 0:
+        usable = min(usable, int(budget))
     return max(1, min(physical, usable))
 
 

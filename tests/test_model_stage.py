@@ -325,3 +325,14 @@ def test_pickling_rebuilds_the_stage_from_its_path_and_parameters(tiny_onnx):
     np.testing.assert_array_equal(
         chain(audio, 22050), Chain([stage, VenueReverb(rt60_s=0.8)])(audio, 22050)
     )
+
+
+def test_the_model_threads_stay_within_the_budget_a_parent_set(tiny_onnx, monkeypatch):
+    from liveify.model_file import physical_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    unlimited = physical_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as Ray sets it for a one-CPU task
+    assert physical_cores() == 1 <= unlimited
+    stage = LiveModel(tiny_onnx, device="cpu")
+    assert stage.session.get_session_options().intra_op_num_threads == 1
