@@ -210,6 +210,13 @@ def open_session(
     return session, provider, f"device auto: CUDA could not start ({reason}); running on the CPU"
 
 
+def cuda_provider_installed() -> bool:
+    """Whether this ONNX Runtime build has the CUDA provider (onnxruntime-gpu), working or not."""
+    from liveify.errors import require
+
+    return _CUDA in require("onnxruntime", "cpu").get_available_providers()
+
+
 def _session(onnxruntime, path: Path, providers: list, intra_op_threads: int | None):
     """An InferenceSession tuned for throughput, and the provider that actually runs it."""
     options = onnxruntime.SessionOptions()

@@ -119,3 +119,17 @@ def test_device_auto_falls_back_to_the_cpu_with_a_notice(album, tmp_path, monkey
 def test_a_bad_device_name_is_a_usage_error(album, tmp_path):
     result = CliRunner().invoke(main, ["render", str(album), "--device", "tpu"])
     assert result.exit_code == 2 and "tpu" in result.stderr
+
+
+def test_auto_on_the_cpu_build_of_onnx_runtime_says_so_without_a_warning(
+    album, tmp_path, monkeypatch
+):
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    result = CliRunner().invoke(
+        main, ["render", str(album), "-o", str(tmp_path / "o"), "-p", "club"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no CUDA provider in this ONNX Runtime; running on the CPU" in result.stderr
+    assert "warning" not in result.stderr

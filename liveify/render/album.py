@@ -277,12 +277,15 @@ def _settle_device(settings: RenderSettings, model: ModelChoice) -> RenderSettin
     stage then goes straight to the provider found (`settings.model_provider`)."""
     if model.path is None:
         return settings
-    from liveify.model_file import open_session
+    from liveify.model_file import cuda_provider_installed, open_session
 
     _, provider, notice = open_session(model.path, settings.device, intra_op_threads=1)
-    if notice:
+    if notice is None:
+        logger.info("model stage runs on %s", provider)
+    elif cuda_provider_installed():  # CUDA was there to use and failed: worth a warning
         logger.warning(notice)
-    logger.info("model stage runs on %s", provider)
+    else:  # the CPU build of ONNX Runtime: the CPU is the expected place
+        logger.info(notice)
     device = "cpu" if provider == "CPUExecutionProvider" else settings.device
     return dataclasses.replace(settings, device=device, model_provider=provider)
 
