@@ -3,8 +3,8 @@
 Two figures from one generated multi-minute 44.1 kHz stereo track, both in processes pinned to one
 core from their start (taskset, one math thread):
 - warm: `render_album` in a process that has already imported its libraries and rendered a
-  5-second track once (librosa compiles its beat tracker with numba on import, ~1.5-4 s, once per
-  process), so the figure is the per-track throughput an album render sees. The best of three
+  5-second track once (ONNX Runtime arenas, numpy/scipy FFT plans and the first file's codecs
+  are set up then), so the figure is the per-track throughput an album render sees. The best of three
   renders is reported (the spread is in the note): on a shared machine the slower runs measure
   the neighbours. Target >= 100x.
 - cold: the whole `liveify render` command in a fresh process, start-up included (no target; the
