@@ -83,7 +83,8 @@ def render_track(
 
     stage = None
     if model.path is not None:
-        from liveify.plugins.model_stage import LiveModel, physical_cores
+        from liveify.cores import physical_cores
+        from liveify.plugins.model_stage import LiveModel
 
         # Parallel tracks share the cores instead of each model claiming all of them.
         threads = max(1, physical_cores() // settings.jobs) if settings.jobs > 1 else None
