@@ -110,7 +110,7 @@ TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)  # 64-f
 
 @pytest.fixture(scope="module")
 def demo_pairs(tmp_path_factory):
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, songs=2, duration_s=6.0, seed=3)
