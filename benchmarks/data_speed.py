@@ -29,7 +29,7 @@ def _pair(folder: Path) -> tuple[Path, Path]:
 def run(quick: bool = False) -> list[dict]:
     from liveify.data.align import align_recordings
     from liveify.data.dataset import prepare_pairs
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
     from liveify.mel import MelConfig
 
     duration_s = 60.0 if quick else 240.0

@@ -135,11 +135,12 @@ def full_size_rows(quick: bool = False) -> list[dict]:
     import onnxruntime
     import torch
 
+    from liveify.cores import physical_cores
     from liveify.export import export_onnx
     from liveify.export.onnx import music_like_window
     from liveify.mel import MelConfig
     from liveify.model import LiveifyModel, ModelConfig, flops_per_window
-    from liveify.plugins.model_stage import LiveModel, physical_cores
+    from liveify.plugins.model_stage import LiveModel
     from liveify.windows import window_hop
 
     rows: list[dict] = []

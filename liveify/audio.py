@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveify.errors import AudioFileError, ParameterError
+from liveify.errors import AudioFileError, ParameterError, first_line
 from liveify.files import atomic_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff")
@@ -70,7 +70,7 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     try:
         header = soundfile.info(str(path))
     except Exception as error:  # libsndfile raises LibsndfileError/RuntimeError with codec detail
-        raise AudioFileError(f"{path}: not readable as audio ({_first_line(error)})") from None
+        raise AudioFileError(f"{path}: not readable as audio ({first_line(error)})") from None
     # libsndfile counts the frames actually present; its header log says "(should be N)" when
     # the data chunk is shorter than the header promises.
     if "(should be" in header.extra_info.split("data :")[-1].splitlines()[0]:
@@ -99,11 +99,6 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             f"{path}: sample rate {info.sample_rate:g} Hz is below {MIN_SAMPLE_RATE_HZ} Hz"
         )
     return info
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def read_blocks(
@@ -148,7 +143,7 @@ def read_blocks(
         raise
     except Exception as error:
         raise AudioFileError(
-            f"{path}: read failed after {position_frames} frames ({_first_line(error)}); "
+            f"{path}: read failed after {position_frames} frames ({first_line(error)}); "
             "the file may be truncated or corrupt"
         ) from None
     if yielded_frames == 0:

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from liveify.config import DictConfig, Range, setting
 from liveify.errors import ParameterError
+
+if TYPE_CHECKING:
+    from liveify.mel import MelConfig
 
 #: `layer_convention` of configs written now: `num_transformer_layers` counts both sides.
 LAYERS_TOTAL = "total"
@@ -186,3 +190,23 @@ def _patch_pair_or_int(patch_size) -> int | tuple[int, int]:
     if len(sizes) == 1 or sizes[0] == sizes[1]:
         return sizes[0]
     return sizes[0], sizes[1]
+
+
+def check_configs_agree(model_config: ModelConfig, mel_config: MelConfig) -> None:
+    """ParameterError unless the model's input size matches the mel analysis: its window is
+    `segment_duration` x `context_length` (0.5 s x 64 -> 22 frames x 64 = 1408 frames)."""
+    if model_config.n_mels != mel_config.n_mels:
+        raise ParameterError(
+            f"the model takes n_mels = {model_config.n_mels} mel bands but the mel settings give "
+            f"{mel_config.n_mels}; use the model's n_mels (liveify train: --n-mels "
+            f"{model_config.n_mels})"
+        )
+    if model_config.context_frames != mel_config.context_frames:
+        raise ParameterError(
+            f"the model's window is context_frames = {model_config.context_frames} frames but "
+            f"segment_duration {mel_config.segment_duration:g} s x context_length "
+            f"{mel_config.context_length} give "
+            f"{mel_config.frames_per_segment} x {mel_config.context_length} = "
+            f"{mel_config.context_frames} frames; use the segment settings the model was "
+            "trained with"
+        )

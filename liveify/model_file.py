@@ -13,7 +13,8 @@ import json
 import os
 from pathlib import Path
 
-from liveify.errors import ModelFileError
+from liveify.cores import physical_cores
+from liveify.errors import ModelFileError, first_line
 
 #: Prefix of every Liveify key in the ONNX file's metadata_props.
 PREFIX = "liveify."
@@ -95,47 +96,15 @@ def read_metadata(path: str | os.PathLike) -> dict:
         )
     except Exception as error:
         raise ModelFileError(
-            f"{path}: not a readable ONNX model ({_first_line(error)}); {EXPORT_HINT}"
+            f"{path}: not a readable ONNX model ({first_line(error)}); {EXPORT_HINT}"
         ) from None
     return decode_metadata(session.get_modelmeta().custom_metadata_map, path)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 # --- inference sessions: device and provider choice --------------------------------------------
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
-
-
-def physical_cores() -> int:
-    """Physical CPU cores this process may use (hyper-threads slow ORT's matmuls down), within
-    the thread budget its parent set in OMP_NUM_THREADS: Ray sets it to a task's CPUs and the
-    local batch engine to each worker's share, so parallel albums do not oversubscribe cores."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 1
-    try:
-        cores = set()
-        physical_id = "0"
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "physical id":
-                    physical_id = value.strip()
-                elif key.strip() == "core id":
-                    cores.add((physical_id, value.strip()))
-        physical = len(cores) or usable
-    except OSError:
-        physical = usable
-    budget = os.environ.get("OMP_NUM_THREADS", "")
-    if budget.isdigit() and int(budget) > 0:
-        usable = min(usable, int(budget))
-    return max(1, min(physical, usable))
 
 
 def parse_device(device: str) -> tuple[str, int]:
@@ -210,6 +179,18 @@ def open_session(
     return session, provider, f"device auto: CUDA could not start ({reason}); running on the CPU"
 
 
+def log_device(logger, provider: str, notice: str | None) -> None:
+    """Say where the model runs: its provider, or the fallback notice of device auto, which is a
+    warning only where a CUDA provider exists and failed (on the CPU build of ONNX Runtime the
+    CPU is the expected place)."""
+    if notice is None:
+        logger.info("model stage runs on %s", provider)
+    elif cuda_provider_installed():
+        logger.warning(notice)
+    else:
+        logger.info(notice)
+
+
 def cuda_provider_installed() -> bool:
     """Whether this ONNX Runtime build has the CUDA provider (onnxruntime-gpu), working or not."""
     from liveify.errors import require
@@ -231,6 +212,6 @@ def _session(onnxruntime, path: Path, providers: list, intra_op_threads: int | N
         session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     except Exception as error:
         raise ModelFileError(
-            f"{path}: not a readable ONNX model ({_first_line(error)}); {EXPORT_HINT}"
+            f"{path}: not a readable ONNX model ({first_line(error)}); {EXPORT_HINT}"
         ) from None
     return session, session.get_providers()[0]

@@ -12,8 +12,8 @@ from liveify.data.align import (
     load_mono,
     warp_frames,
 )
-from liveify.data.demo import load_time_map, make_demo_data
 from liveify.data.lyrics import lyric_anchors
+from liveify.demo import load_time_map, make_demo_data
 from liveify.errors import DataError, ParameterError
 from liveify.mel import MelConfig
 

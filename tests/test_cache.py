@@ -11,7 +11,7 @@ import pytest
 
 from liveify.data.cache import PairCache
 from liveify.data.dataset import prepare_pairs
-from liveify.data.demo import make_demo_data
+from liveify.demo import make_demo_data
 from liveify.errors import DataError
 from liveify.mel import MelConfig
 

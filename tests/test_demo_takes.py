@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import inspect
 import json
 
 import numpy as np
@@ -11,10 +9,8 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-import liveify.data.demo_takes as demo_takes
-from liveify.data.demo import load_time_map
-from liveify.data.demo_takes import make_live_takes
 from liveify.data.pairing import pair_recordings
+from liveify.demo import load_time_map, make_live_takes
 from liveify.errors import DataError, ParameterError
 from tests.conftest import tone_mix
 
@@ -82,14 +78,6 @@ def test_bad_folders_and_files_are_data_errors(recordings, tmp_path):
     (recordings / "Broken.wav").write_bytes(b"RIFF not really")
     with pytest.raises(DataError, match=r"wrote 2 pairs; unreadable: Broken\.wav"):
         make_live_takes(recordings, tmp_path / "y")
-
-
-def test_the_live_renderer_is_the_demos_own(recordings):
-    # Like the synthetic demo, the takes of real recordings use nothing of Liveify's stages.
-    tree = ast.parse(inspect.getsource(demo_takes))
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not {m for m in imported if m.startswith(("liveify.plugins", "liveify.presets"))}
-    assert "liveify.data.demo" in imported
 
 
 def test_cli_demo_data_from_a_studio_folder(recordings, tmp_path):

@@ -110,7 +110,7 @@ TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)  # 64-f
 
 @pytest.fixture(scope="module")
 def demo_pairs(tmp_path_factory):
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, songs=2, duration_s=6.0, seed=3)
@@ -154,10 +154,11 @@ def test_report_end_to_end_on_demo_data(tmp_path, demo_pairs, tiny_onnx_trained_
         model_path=tiny_onnx_trained_on_first_song,
         preset="stadium",
         progress=False,
-        log=lambda line: None,
+        device="cpu",
     )
     written = json.loads((output / "report.json").read_text())
     assert written["rows"] == ["identity", "dsp", "model", "model+preset"]
+    assert written["model_provider"] == "CPUExecutionProvider"
     assert {"songs", "summary", "metrics", "rejected", "figures", "model", "preset"} <= set(written)
     assert len(written["songs"]) == 2
     assert [song["in_training"] for song in written["songs"]] == [True, False]
@@ -199,7 +200,6 @@ def test_report_without_model_has_baseline_rows_only(tmp_path, demo_pairs):
         use_model=False,
         figures=False,
         progress=False,
-        log=lambda line: None,
     )
     assert report["rows"] == ["identity", "dsp"]
     assert all(song["in_training"] is None for song in report["songs"])

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 
 from liveify.data.dataset import prepare_pairs
-from liveify.data.demo import make_demo_data
 from liveify.data.lyrics import (
     Transcriber,
     load_whisper,
@@ -14,6 +13,7 @@ from liveify.data.lyrics import (
     lyric_words,
     resolve_whisper_checkpoint,
 )
+from liveify.demo import make_demo_data
 from liveify.errors import DataError, MissingDependencyError, ModelFileError
 
 torch = pytest.importorskip("torch")

@@ -328,7 +328,7 @@ def test_pickling_rebuilds_the_stage_from_its_path_and_parameters(tiny_onnx):
 
 
 def test_the_model_threads_stay_within_the_budget_a_parent_set(tiny_onnx, monkeypatch):
-    from liveify.model_file import physical_cores
+    from liveify.cores import physical_cores
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     unlimited = physical_cores()

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from liveify.cli import main
 from liveify.data.dataset import prepare_pairs
-from liveify.data.demo import make_demo_data
+from liveify.demo import make_demo_data
 
 
 @pytest.fixture(scope="module")

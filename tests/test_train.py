@@ -140,7 +140,7 @@ def test_precision_fallbacks_on_cpu():
 def prepared_demo(tmp_path_factory):
     """Three aligned 6-second demo songs at the tiny mel settings (no cache)."""
     from liveify.data.dataset import prepare_pairs
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, songs=3, duration_s=6.0, seed=3)

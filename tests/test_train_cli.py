@@ -45,7 +45,7 @@ def parsed(*arguments: str):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
 
     root = tmp_path_factory.mktemp("demo")
     make_demo_data(root, songs=3, duration_s=6.0, seed=2)

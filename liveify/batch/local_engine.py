@@ -24,18 +24,12 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from liveify.batch.engine import EngineOptions, TaskOutcome, finished, run_attempt
+from liveify.cores import usable_cores
 from liveify.errors import ParameterError
 
 #: Thread-pool sizes of the math libraries, read once when a worker imports them.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 STOP = None
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def visible_gpus() -> list[str]:

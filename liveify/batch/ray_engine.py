@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from liveify.batch.engine import EngineOptions, TaskOutcome, finished, run_attempt
-from liveify.errors import LiveifyError, require
+from liveify.errors import LiveifyError, first_line, require
 
 
 def import_ray():
@@ -34,10 +34,9 @@ def _connect(ray, options: EngineOptions) -> bool:
             ray.init(num_cpus=options.workers, include_dashboard=False,
                      logging_level=logging.WARNING)  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray"
         raise LiveifyError(
-            f"cannot start or join {where} ({first_line}); start one with `ray start --head`, "
+            f"cannot start or join {where} ({first_line(error)}); start one with `ray start --head`, "
             "or check --address"
         ) from None
     return True
@@ -82,8 +81,10 @@ def run_on_ray(
                 yield TaskOutcome(key, None, attempt, [*errors, f"attempt {attempt}: {error}"])
                 continue
             except RayError as error:  # the worker or its node died
-                summary = (str(error).strip().splitlines() or [""])[0]
-                errors = [*errors, f"attempt {attempt}: {type(error).__name__}: {summary}"]
+                errors = [
+                    *errors,
+                    f"attempt {attempt}: {type(error).__name__}: {first_line(error)}",
+                ]
                 if attempt <= options.max_retries:
                     queue.appendleft((key, argument, attempt + 1, errors))
                 else:

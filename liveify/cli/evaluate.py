@@ -7,23 +7,13 @@ from pathlib import Path
 import click
 
 from liveify.cli.app import main, progress_option, show_progress
+from liveify.cli.options import model_options, seed_option
 
 
 @main.command("eval")
 @click.argument("studio_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("live_dir", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False),
-    help="ONNX model to evaluate. Default: the bundled model when the preset uses one.",
-)
-@click.option("--no-model", is_flag=True, help="Evaluate the baselines only (no model rows).")
-@click.option(
-    "--model-strength",
-    type=click.FloatRange(0, 1),
-    help="How much of the model's change to apply, 0-1.  [default: the preset's]",
-)
+@model_options
 @click.option(
     "-p",
     "--preset",
@@ -57,7 +47,7 @@ from liveify.cli.app import main, progress_option, show_progress
     help="Compare log-mel and STFT distances at the rows' own levels, not loudness-matched.",
 )
 @click.option("--no-figures", is_flag=True, help="Skip the PNG figures.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the preset stages.")
+@seed_option
 @progress_option
 def eval_command(
     studio_dir,
@@ -65,6 +55,7 @@ def eval_command(
     model_path,
     no_model,
     model_strength,
+    device,
     preset,
     output_dir,
     checkpoint_path,
@@ -86,6 +77,7 @@ def eval_command(
     Examples:
       liveify eval studio/ live/ --model model.onnx -o report/
       liveify eval studio/ live/ --no-model --preset arena     # DSP baselines only
+      liveify eval studio/ live/ --device cuda                 # the model rows on the GPU
     """
     from liveify.evaluate import METRICS, ROW_LABELS, evaluate
 
@@ -105,7 +97,7 @@ def eval_command(
         match_loudness=not no_loudness_match,
         figures=not no_figures,
         progress=show_progress(progress),
-        log=click.echo,
+        device=device,
     )
     summary = report["summary"]
     group = "held_out" if summary["held_out"]["songs"] else "all"

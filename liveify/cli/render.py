@@ -242,7 +242,7 @@ def demo_command(outdir, preset, songs, duration_s, seed, progress):
       liveify demo
       liveify demo my-demo/ --preset club --songs 2
     """
-    from liveify.data.demo import make_demo_data
+    from liveify.demo import make_demo_data
     from liveify.presets import load_preset
     from liveify.render import RenderSettings, collect_tracks, render_album, resolve_model
 

@@ -166,12 +166,12 @@ def demo_data_command(outdir, songs, duration_s, seed, studio_dir, excerpt_s):
           --num-transformer-layers 2 --gru-layers 1 --learning-rate 1e-3 --precision 32
     """
     if studio_dir is not None:
-        from liveify.data.demo_takes import make_live_takes
+        from liveify.demo import make_live_takes
 
         click.echo(f"writing live takes of the recordings in {studio_dir}/ to {outdir}/ ...")
         pairs = make_live_takes(studio_dir, outdir, excerpt_s=excerpt_s, seed=seed)
     else:
-        from liveify.data.demo import make_demo_data
+        from liveify.demo import make_demo_data
 
         click.echo(
             f"writing {songs} synthetic studio/live pairs of {duration_s:g} s to {outdir}/ ..."

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liveify.errors import DataError
-from liveify.files import atomic_path
+from liveify.files import atomic_path, write_bytes_atomic
 
 #: Bump when the layout of cached arrays changes; old entries then miss and are rebuilt.
 CACHE_FORMAT_VERSION = 3
@@ -41,12 +41,6 @@ def settings_digest(settings: dict) -> str:
     """Stable hash of a JSON-serialisable settings dict (key order does not matter)."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def atomic_replace(path: Path, write) -> None:
-    """Call `write(binary_stream)` and move the result onto `path` (no half-written entries)."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
-        write(stream)
 
 
 def _write_npz(stream, arrays: dict[str, np.ndarray]) -> None:
@@ -120,7 +114,7 @@ class DigestIndex:
         digest = file_digest(resolved)
         self._digests[str(resolved)] = [*stamp, hashed_at_ns, digest]
         text = json.dumps(self._digests, sort_keys=True).encode("utf-8")
-        atomic_replace(self.folder / _DIGEST_INDEX, lambda stream: stream.write(text))
+        write_bytes_atomic(self.folder / _DIGEST_INDEX, text)
         return digest
 
     def _settled(self, stat: os.stat_result, hashed_at_ns) -> bool:
@@ -194,5 +188,6 @@ class PairCache:
                     f"cache entry {name!r} is an object array; only plain arrays are cached"
                 )
         payload["_format_version"] = np.asarray(CACHE_FORMAT_VERSION)
-        atomic_replace(path, lambda stream: _write_npz(stream, payload))
+        with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+            _write_npz(stream, payload)
         return path

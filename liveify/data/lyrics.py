@@ -16,8 +16,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from liveify.data.cache import DigestIndex, atomic_replace, settings_digest
+from liveify.data.cache import DigestIndex, settings_digest
 from liveify.errors import MissingDependencyError, ModelFileError, first_line
+from liveify.files import write_bytes_atomic
 
 #: The Whisper model `--align lyrics` uses unless told otherwise (read from the local cache).
 DEFAULT_WHISPER_MODEL = "base"
@@ -212,7 +213,7 @@ class Transcriber:
             ensure_ascii=False,
             indent=1,
         ).encode("utf-8")  # fmt: skip
-        atomic_replace(cache_path, lambda stream: stream.write(payload))
+        write_bytes_atomic(cache_path, payload)
         return transcript
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from liveify.errors import ModelFileError, ParameterError, first_line, require
 from liveify.files import atomic_path
+from liveify.model_config import check_configs_agree
 from liveify.model_file import encode_metadata, open_session
 
 INPUT_NAME = "mel"
@@ -82,17 +83,7 @@ def _mel_config_for(model_config, mel_config):
         raise ParameterError("mel_config is required: pass the MelConfig the model was trained on")
     if isinstance(mel_config, dict):
         mel_config = MelConfig.from_dict(mel_config)
-    if mel_config.n_mels != model_config.n_mels:
-        raise ParameterError(
-            f"mel_config.n_mels = {mel_config.n_mels} but the model expects "
-            f"{model_config.n_mels} bands; pass the MelConfig the model was trained on"
-        )
-    if mel_config.context_frames != model_config.context_frames:
-        raise ParameterError(
-            f"mel_config.context_frames = {mel_config.context_frames} but the model's "
-            f"context_frames = {model_config.context_frames}; they must agree "
-            "(segment_duration x context_length)"
-        )
+    check_configs_agree(model_config, mel_config)
     return mel_config
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
+from liveify.dsp import one_pole_lowpass
 from liveify.errors import ParameterError
 from liveify.plugins.base import RangeParameter, Stage, parameter_specs
+from liveify.plugins.convolution import StreamingConvolver
 
 SPEED_OF_SOUND_M_S = 343.0
 
@@ -169,9 +170,9 @@ def venue_impulse_response(
             late[phase * hop : phase * hop + n_frames * hop] += part.reshape(-1)
         late = late[n_fft : n_fft + late_length]
         taps, _ = early[channel]
-        taps = _lowpass_one_pole(
-            taps, cutoff_hz=2000.0 + 14000.0 * (1.0 - hf_damping), sr=sample_rate
-        )
+        # Wall reflections lose their highest frequencies: a gentle one-pole low-pass.
+        cutoff_hz = min(2000.0 + 14000.0 * (1.0 - hf_damping), 0.45 * sample_rate)
+        taps = one_pole_lowpass(taps, pole=math.exp(-2.0 * math.pi * cutoff_hz / sample_rate))
         late_energy = float(np.sum(late**2))
         early_energy = max(float(np.sum(taps**2)), 1e-12)
         taps *= math.sqrt(10.0 ** (early_level_db / 10.0) * late_energy / early_energy)
@@ -183,100 +184,6 @@ def venue_impulse_response(
         ir[:, length - fade :] *= np.cos(np.linspace(0.0, np.pi / 2, fade)) ** 2
     ir /= math.sqrt(float(np.mean(np.sum(ir**2, axis=1))))
     return ir.astype(np.float32)
-
-
-def _lowpass_one_pole(signal: np.ndarray, *, cutoff_hz: float, sr: float) -> np.ndarray:
-    """A gentle one-pole low-pass: wall reflections lose their highest frequencies."""
-    from scipy.signal import lfilter
-
-    pole = math.exp(-2.0 * math.pi * min(cutoff_hz, 0.45 * sr) / sr)
-    return lfilter([1.0 - pole], [1.0, -pole], signal)
-
-
-# --- streaming FFT convolution ---------------------------------------------------------------
-
-
-class _StreamingConvolver:
-    """Overlap-add FFT convolution of one signal with several impulse responses, tail carried.
-
-    Each call is cut into as few equal blocks as keep the FFT under ~8x the impulse response, each
-    convolved with one FFT of a fast size (`_fast_fft_size`; per output sample, FFT cost flattens
-    out from ~4x the impulse response on, so a 10 s chunk is one FFT): one forward transform of
-    the signal, one inverse per response. The part of the output that runs past the call is kept and added to the
-    next call, so chunked processing equals one whole call. Impulse-response spectra are cached
-    per FFT size (a renderer's chunks share one size).
-    """
-
-    def __init__(self, impulse_responses: np.ndarray):
-        self.impulse_responses = np.ascontiguousarray(impulse_responses, dtype=np.float32)
-        self.ir_length = self.impulse_responses.shape[1]
-        self.max_block = max(_next_power_of_two(8 * self.ir_length) - self.ir_length + 1, 1)
-        self._spectra: dict[int, np.ndarray] = {}
-        self._tail: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self._tail = None
-
-    def _spectrum(self, fft_size: int) -> np.ndarray:
-        import scipy.fft
-
-        if fft_size not in self._spectra:
-            if len(self._spectra) >= 4:  # odd chunk sizes must not grow the cache without bound
-                self._spectra.pop(next(iter(self._spectra)))
-            self._spectra[fft_size] = scipy.fft.rfft(self.impulse_responses, fft_size, axis=1)
-        return self._spectra[fft_size]
-
-    def process(self, signal: np.ndarray) -> np.ndarray:
-        """The next `signal` samples (1-D) convolved with each response: `(responses, samples)`."""
-        import scipy.fft
-
-        length = signal.shape[0]
-        overlap = self.ir_length - 1
-        responses = self.impulse_responses.shape[0]
-        if self._tail is None:
-            self._tail = np.zeros((responses, overlap), dtype=np.float32)
-        if length == 0:
-            return np.zeros((responses, 0), dtype=np.float32)
-        blocks = -(-length // self.max_block)
-        block_size = -(-length // blocks)
-        fft_size = _fast_fft_size(block_size + overlap)
-        spectrum_ir = self._spectrum(fft_size)
-
-        def convolved(block: np.ndarray) -> np.ndarray:
-            return scipy.fft.irfft(scipy.fft.rfft(block, fft_size) * spectrum_ir, fft_size)
-
-        if blocks == 1:  # the usual case: the FFT's output is the output, no accumulator
-            out = convolved(signal)
-        else:
-            out = np.zeros((responses, length + overlap), dtype=np.float32)
-            for start in range(0, length, block_size):
-                n = min(block_size, length - start)
-                out[:, start : start + n + overlap] += convolved(signal[start : start + n])[
-                    :, : n + overlap
-                ]
-        out[:, :overlap] += self._tail
-        self._tail = out[:, length : length + overlap].copy()
-        return out[:, :length]
-
-
-def _fast_fft_size(n: int) -> int:
-    """The smallest 2^a * 3^b * 5^c >= n with b <= 3 and c <= 2.
-
-    scipy's next_fast_len allows any 5-smooth size, but sizes rich in factors of 5 are slow in
-    pocketfft (675000 = 2^3 3^3 5^5 takes 12 % longer than the larger 691200 = 2^10 3^3 5^2):
-    with these sizes a renderer's convolutions run ~12 % faster across venue sizes.
-    """
-    best = None
-    for threes, fives in itertools.product(range(4), range(3)):
-        size = 3**threes * 5**fives
-        while size < n:
-            size *= 2
-        best = size if best is None else min(best, size)
-    return best
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(int(n) - 1, 1).bit_length()
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -336,7 +243,7 @@ class VenueReverb(Stage):
     seed = RangeParameter(0, 0, 2**32 - 1, kind=int, doc="Random seed of the impulse response.")
 
     def __init__(self, *args, **parameters):  # the parameters above (see Stage.__init__)
-        self._convolvers: dict[float, _StreamingConvolver] = {}
+        self._convolvers: dict[float, StreamingConvolver] = {}
         self._sample_rate: float | None = None
         super().__init__(*args, **parameters)
 
@@ -349,7 +256,7 @@ class VenueReverb(Stage):
         """This reverb's impulse response at `sample_rate`, float32 `(2, N)`."""
         return self._convolver(float(sample_rate)).impulse_responses
 
-    def _convolver(self, sample_rate: float) -> _StreamingConvolver:
+    def _convolver(self, sample_rate: float) -> StreamingConvolver:
         if sample_rate not in self._convolvers:
             if len(self._convolvers) >= 2:
                 self._convolvers.pop(next(iter(self._convolvers)))
@@ -363,7 +270,7 @@ class VenueReverb(Stage):
                 early_level_db=self.early_level_db,
                 seed=self.seed,
             )
-            self._convolvers[sample_rate] = _StreamingConvolver(ir)
+            self._convolvers[sample_rate] = StreamingConvolver(ir)
         return self._convolvers[sample_rate]
 
     def reset(self) -> None:

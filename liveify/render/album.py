@@ -87,7 +87,8 @@ def render_track(
 
     stage = None
     if model.path is not None:
-        from liveify.plugins.model_stage import LiveModel, physical_cores
+        from liveify.cores import physical_cores
+        from liveify.plugins.model_stage import LiveModel
 
         # Parallel tracks share the cores instead of each model claiming all of them.
         threads = max(1, physical_cores() // settings.jobs) if settings.jobs > 1 else None
@@ -277,15 +278,10 @@ def _settle_device(settings: RenderSettings, model: ModelChoice) -> RenderSettin
     stage then goes straight to the provider found (`settings.model_provider`)."""
     if model.path is None:
         return settings
-    from liveify.model_file import cuda_provider_installed, open_session
+    from liveify.model_file import log_device, open_session
 
     _, provider, notice = open_session(model.path, settings.device, intra_op_threads=1)
-    if notice is None:
-        logger.info("model stage runs on %s", provider)
-    elif cuda_provider_installed():  # CUDA was there to use and failed: worth a warning
-        logger.warning(notice)
-    else:  # the CPU build of ONNX Runtime: the CPU is the expected place
-        logger.info(notice)
+    log_device(logger, provider, notice)
     device = "cpu" if provider == "CPUExecutionProvider" else settings.device
     return dataclasses.replace(settings, device=device, model_provider=provider)
 

@@ -13,6 +13,7 @@ import torch
 from liveify.errors import ParameterError
 from liveify.mel import MelConfig
 from liveify.model import LiveifyModel, ModelConfig, flops_per_window
+from liveify.model_config import check_configs_agree
 from liveify.train.losses import WarmupCosine, live_mel_loss, warmup_steps_for
 
 #: Training costs about three forward passes per sample (the backward pass about two).
@@ -175,21 +176,3 @@ class LiveifyLightningModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
         }
-
-
-def check_configs_agree(model_config: ModelConfig, mel_config: MelConfig) -> None:
-    """ParameterError unless the model's input size matches the mel analysis: its window is
-    `segment_duration` x `context_length` (0.5 s x 64 -> 22 frames x 64 = 1408 frames)."""
-    if model_config.n_mels != mel_config.n_mels:
-        raise ParameterError(
-            f"the model takes {model_config.n_mels} mel bands but the mel settings give "
-            f"{mel_config.n_mels}; use --n-mels {model_config.n_mels}"
-        )
-    if model_config.context_frames != mel_config.context_frames:
-        raise ParameterError(
-            f"the model's window is {model_config.context_frames} frames but segment_duration "
-            f"{mel_config.segment_duration:g} s x context_length {mel_config.context_length} give "
-            f"{mel_config.frames_per_segment} x {mel_config.context_length} = "
-            f"{mel_config.context_frames} frames; use the segment settings the model was "
-            "trained with"
-        )

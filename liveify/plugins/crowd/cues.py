@@ -7,7 +7,7 @@ from os import PathLike
 
 import numpy as np
 
-from liveify.errors import ParameterError
+from liveify.errors import ParameterError, first_line
 
 #: MIDI cue notes: note number -> crowd event. Velocity (1-127) sets the event's intensity, the
 #: note's length sets how long applause, cheering or clap-along lasts (a whistle is one whistle).
@@ -39,7 +39,7 @@ def read_cues(path: str | PathLike) -> tuple[list[Cue], np.ndarray]:
         messages = list(midi)  # merged tracks; .time is seconds since the previous message
     except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError) as error:
         raise ParameterError(
-            f"Crowd cues {str(path)!r}: cannot read the MIDI file ({str(error) or type(error).__name__}); "
+            f"Crowd cues {str(path)!r}: cannot read the MIDI file ({first_line(error)}); "
             "give a Standard MIDI File (.mid)"
         ) from None
 

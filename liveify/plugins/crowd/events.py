@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liveify.dsp import equal_power_pan
 from liveify.plugins.crowd.acoustics import HAND_CONFIGURATIONS, Audience
 from liveify.plugins.crowd.follower import Reactions
 from liveify.plugins.crowd.sources import (
@@ -328,15 +329,13 @@ def add_whistles(block: Block) -> None:
 # --- adding sounds to the buffer ------------------------------------------------------------------
 
 
-def pan_gains(pan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-power pan (-1 left .. 1 right) scaled so a centred source has unit gain per channel."""
-    angle = (np.asarray(pan, dtype=np.float64) + 1.0) * (np.pi / 4.0)
-    return math.sqrt(2.0) * np.cos(angle), math.sqrt(2.0) * np.sin(angle)
+#: Scales equal-power pan gains so that a centred source has unit gain in each channel.
+CENTRE_UNITY_GAIN = math.sqrt(2.0)
 
 
 def place_one(block: Block, sound: np.ndarray, position: int, gain: float, pan: float) -> None:
     """Add one long sound (a voice, a whistle) starting at absolute `position`, panned."""
-    left, right = pan_gains(np.array([pan * block.crowd.spread]))
+    left, right = CENTRE_UNITY_GAIN * equal_power_pan(np.array([pan * block.crowd.spread]))
     offset = int(position - block.start)
     block.out[0, offset : offset + sound.size] += np.float32(gain * left[0]) * sound
     block.out[1, offset : offset + sound.size] += np.float32(gain * right[0]) * sound
@@ -345,7 +344,7 @@ def place_one(block: Block, sound: np.ndarray, position: int, gain: float, pan: 
 def place(out: np.ndarray, sounds: np.ndarray, offsets: np.ndarray, gains, pans) -> None:
     """Add `sounds[i] * gains[i]` at `offsets[i]` (samples into `out`), panned. One slice per
     sound: claps are few per second, and slices beat a bincount over every sample they touch."""
-    left, right = pan_gains(pans)
+    left, right = CENTRE_UNITY_GAIN * equal_power_pan(pans)
     length = sounds.shape[1]
     gains = np.asarray(gains, dtype=np.float64)
     for sound, offset, gain, left_gain, right_gain in zip(

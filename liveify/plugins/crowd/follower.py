@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from liveify.analysis import END_RANGE_DB, SILENCE_DB, TrackFeatures
+from liveify.dsp import one_pole_lowpass
 from liveify.loudness import StepEnergies
 
 DEFAULT_MUSIC_DB = -20.0  # music level assumed before any is heard, if none is known
@@ -182,8 +183,6 @@ class MusicFollower:
         detect_stops: bool,
     ) -> Control:
         """Envelope values for frames start//hop .. (start+len)//hop of the stream."""
-        from scipy.signal import lfilter
-
         hop_s = hop / sample_rate
         if self._steps is None:
             self._steps = StepEnergies(hop)
@@ -191,11 +190,10 @@ class MusicFollower:
         s = self._state
 
         def one_pole(values, time_constant_s, key):
-            alpha = 1.0 - math.exp(-hop_s / time_constant_s)
             if values.size == 0:
                 return values
-            out, _ = lfilter([alpha], [1.0, alpha - 1.0], values, zi=[(1.0 - alpha) * s[key]])
-            return out
+            pole = math.exp(-hop_s / time_constant_s)
+            return one_pole_lowpass(values, pole=pole, previous_output=s[key])
 
         fast = one_pole(power, 0.1, "fast")
         present = np.clip((10.0 * np.log10(fast + 1e-15) - SILENCE_DB) / 10.0, 0.0, 1.0)

@@ -6,8 +6,7 @@ mel to audio. Sessions and the device choice are `liveify.model_file.open_sessio
 torch, librosa or numba.
 """
 
-from liveify.model_file import physical_cores
 from liveify.plugins.model_stage.reconstruction import MaskSettings
 from liveify.plugins.model_stage.stage import LiveModel
 
-__all__ = ["LiveModel", "MaskSettings", "physical_cores"]
+__all__ = ["LiveModel", "MaskSettings"]

@@ -1,7 +1,7 @@
 """Demo "live" takes of real studio recordings (`liveify demo-data --studio-dir`).
 
 Each recording (or a seeded excerpt of it) becomes a studio file, and the demo's own independent
-live renderer (`liveify.data.demo`: its PA, hall and audience, none of Liveify's presets) plays it
+live renderer (`liveify.demo.live`: its PA, hall and audience, none of Liveify's presets) plays it
 with a crowd intro, a slightly different tempo and applause at the end. Training on such pairs
 teaches a model what real instruments sound like through a PA in a hall, not the synthesiser's
 timbre.
@@ -9,20 +9,13 @@ timbre.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from liveify.audio import AUDIO_EXTENSIONS, read_blocks, to_stereo
-from liveify.data.demo import (
-    SAMPLE_RATE_HZ,
-    TimeMap,
-    _atomic_write,
-    _write_wav,
-    pa_colouring,
-    venue_and_crowd,
-)
+from liveify.demo.live import TimeMap, demo_pa_and_hall
+from liveify.demo.output import SAMPLE_RATE_HZ, peak_normalise, write_pair
 from liveify.errors import DataError, LiveifyError, ParameterError
 
 #: Extra containers a studio folder may hold (libsndfile reads Opus in Ogg).
@@ -64,7 +57,7 @@ def read_excerpt(path: Path, excerpt_s: float | None, rng: np.random.Generator) 
     return audio, start_s
 
 
-def render_live_take(studio: np.ndarray, seed: list[int]) -> tuple[np.ndarray, dict]:
+def play_recording_live(studio: np.ndarray, seed: list[int]) -> tuple[np.ndarray, dict]:
     """The demo renderer's live take of a real studio mix `studio` (2, n) at 44.1 kHz."""
     import soxr
 
@@ -79,8 +72,7 @@ def render_live_take(studio: np.ndarray, seed: list[int]) -> tuple[np.ndarray, d
     band = np.zeros((2, int(total_s * SAMPLE_RATE_HZ)))
     first = int(start_offset_s * SAMPLE_RATE_HZ)
     band[:, first : first + played.shape[1]] = played
-    band = pa_colouring(band / (np.max(np.abs(band)) + 1e-9) * 0.5, rng)
-    live, room_info = venue_and_crowd(band, start_offset_s, song_end_s, total_s, rng)
+    live, room_info = demo_pa_and_hall(band, start_offset_s, song_end_s, total_s, rng)
     time_map = TimeMap(
         np.array([0.0, duration_s]),
         np.array([start_offset_s, start_offset_s + duration_s * stretch]),
@@ -118,18 +110,11 @@ def make_live_takes(
         except LiveifyError as error:
             failed.append(f"{path.name} ({error})")
             continue
-        studio = studio * (0.89 / max(np.max(np.abs(studio)), 1e-9))
-        live, info = render_live_take(studio, [seed, number])
+        studio = peak_normalise(studio)
+        live, info = play_recording_live(studio, [seed, number])
         info.update(source=str(path), excerpt_start_s=round(start_s, 6))
         stem = f"{number:02d} {path.stem}"
-        studio_path = outdir / "studio" / f"{stem}.wav"
-        live_path = outdir / "live" / f"{stem} (Live).wav"
-        _write_wav(studio_path, studio)
-        _write_wav(live_path, live)
-        text = json.dumps(info, indent=1, sort_keys=True)
-        _atomic_write(
-            live_path.with_suffix(".json"), lambda temp, t=text: temp.write_text(t, "utf-8")
-        )
+        studio_path, live_path = write_pair(outdir, stem, studio, live, info)
         written.append((studio_path, live_path))
     if failed:
         raise DataError(f"wrote {len(written)} pairs; unreadable: {'; '.join(failed)}")

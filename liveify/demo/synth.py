@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import signal
 
+from liveify.dsp import equal_power_pan
 from liveify.errors import DataError
 
 #: General MIDI drum channel (0-based), rendered with the drum kit instead of a pitched voice.
@@ -69,12 +70,6 @@ class DrumKit:
     crash_db: float = -10.0
     hat_pan: float = 0.3
     crash_pan: float = -0.25
-
-
-def pan_gains(pan: float) -> np.ndarray:
-    """Constant-power left/right gains for `pan` in [-1 (left), 1 (right)]."""
-    angle = (np.clip(pan, -1.0, 1.0) + 1.0) * np.pi / 4.0
-    return np.array([np.cos(angle), np.sin(angle)], dtype=np.float64)
 
 
 def midi_to_hz(pitch: float) -> float:
@@ -263,7 +258,7 @@ def render_notes(
         else:
             continue
         stop = min(n_total, start + sound.size)
-        mix[:, start:stop] += pan_gains(pan)[:, None] * sound[None, : stop - start]
+        mix[:, start:stop] += equal_power_pan(pan)[:, None] * sound[None, : stop - start]
     return mix
 
 
