@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from liveify.errors import ParameterError
-from liveify.plugins.model_stage import physical_cores
+from liveify.model_file import physical_cores
 from liveify.train.options import PRECISION_CHOICES
 
 #: Lightning's own reading of the short precision names: "16"/"bf16" mean mixed precision.
