@@ -61,8 +61,11 @@ class Stage:
     **parameters` on to `super().__init__`; its signature then lists both.
     """
 
-    #: Samples by which the output lags the input when processing chunk by chunk.
-    latency_samples: int = 0
+    @property
+    def latency_samples(self) -> int:
+        """Samples by which the output lags the input when processing chunk by chunk."""
+        return 0
+
     #: Whether the stage reacts to the whole track (its beats, its level): a renderer that streams
     #: a track in chunks then analyses it first and calls `prepare_track` before the first chunk.
     wants_track_analysis: bool = False
@@ -211,8 +214,8 @@ class RangeParameter:
     def __init__(
         self,
         default: Any,
-        low: float | None = None,
-        high: float | None = None,
+        low: float = -math.inf,  # booleans have no range
+        high: float = math.inf,
         *,
         kind: type = float,
         doc: str = "",

@@ -199,6 +199,7 @@ class Chain:
         if self._group_signature != signature:
             groups: list = []
             for plugin in members:
+                kind: type
                 if type(plugin) in (pedalboard.Distortion, pedalboard.Gain):
                     kind = _Pointwise
                 elif _is_native(plugin):

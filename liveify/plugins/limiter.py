@@ -52,11 +52,12 @@ class TruePeakLimiter(Stage):
 
     def reset(self) -> None:
         self._sample_rate: float | None = None
-        self._input: np.ndarray | None = None  # samples from absolute position _input_start on
+        # Samples from absolute position _input_start on; _start() sizes it to the stream.
+        self._input = np.zeros((0, 0), np.float32)
         self._input_start = 0
         self._received = 0
         self._next_block = 0
-        self._required: np.ndarray | None = None  # required gains before the next block
+        self._required = np.ones(0)  # required gains before the next block
         self._release_history = _UNITY  # released gains before the next block (its last ones)
         self._output: list[np.ndarray] = []  # computed output not yet returned, in order
         self._output_end = 0  # absolute position just after the computed output

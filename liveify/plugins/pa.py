@@ -99,7 +99,9 @@ def pa_colouring(**parameters):
         for name, value in values.items()
     }
     # pedalboard's HighpassFilter is first order; two make the 12 dB/octave slope of a PA low cut.
-    plugins = [pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)]
+    plugins: list[pedalboard.Plugin] = [
+        pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)
+    ]
     if v["low_shelf_db"] != 0.0:
         plugins.append(
             pedalboard.LowShelfFilter(
