@@ -16,7 +16,7 @@ from liveify.data.demo import load_time_map
 from liveify.data.demo_takes import make_live_takes
 from liveify.data.pairing import pair_recordings
 from liveify.errors import DataError, ParameterError
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 @pytest.fixture
