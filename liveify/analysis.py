@@ -66,6 +66,7 @@ class TrackAnalysis:
     Onsets need no more than ~6 kHz, so the mono mix is halved in rate by pair averages (a cheap
     low-pass that is enough here) until it is at most 16 kHz.
 
+    >>> from liveify.audio import read_blocks
     >>> analysis = TrackAnalysis(44100)
     >>> for block in read_blocks(path): analysis.add(block)
     >>> features = analysis.features()          # beat_times_s, pulse, level_db, end_s, ...

@@ -361,8 +361,12 @@ class WindowDataset:
     a generator seeded by (seed, epoch, i), so any worker process reproduces the same sample;
     call `set_epoch` each epoch for fresh draws. Use `augment_config=None` for validation.
 
+    >>> mel = np.zeros((128, 3000), np.float16)
+    >>> train_songs = [SongPair("song", Path("s.flac"), Path("l.flac"), mel, mel, align_cost=0.1)]
     >>> train_set = WindowDataset(train_songs, window_frames=1408, augment_config=AugmentConfig())
     >>> studio_window, live_window = train_set[0]
+    >>> len(train_set), studio_window.shape
+    (4, (1, 128, 1408))
     """
 
     def __init__(

@@ -28,8 +28,9 @@ class TruePeakLimiter(Stage):
     """A true-peak limiter: output true peak stays at or below `ceiling_db` dBTP.
 
     >>> limiter = liveify.TruePeakLimiter(ceiling_db=-1.0)
-    >>> mastered = limiter(liveify.plugins.base.as_channels_first(audio) * 2.0, 44100)
-    >>> limiter.max_gain_reduction_db                  # deepest reduction of the last signal
+    >>> mastered = limiter(liveify.plugins.base.as_channels_first(audio) * 4.0, 44100)
+    >>> round(limiter.max_gain_reduction_db, 1)        # deepest reduction of the last signal
+    2.9
 
     Audio below the ceiling passes unchanged (delayed, in streaming). A whole call returns the
     aligned result; chunked calls return it `latency_samples_at(sample_rate)` samples late.

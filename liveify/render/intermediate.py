@@ -40,9 +40,11 @@ class MemoryBudget:
 class Intermediate:
     """One track's rendered (2, frames) float32 blocks, in order.
 
-    >>> intermediate = Intermediate(work_dir, budget)
+    >>> intermediate = Intermediate(Path("."), MemoryBudget())
     >>> intermediate.append(block)
-    >>> for block in intermediate.blocks(): ...
+    >>> intermediate.close()
+    >>> [block.shape for block in intermediate.blocks()]
+    [(2, 4410)]
     """
 
     def __init__(self, work_dir: Path, budget: MemoryBudget):
