@@ -75,7 +75,8 @@ class Stage:
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         cls._parameter_signature = parameters_signature(parameter_specs(cls))
-        cls.__signature__ = _ClassSignature(_constructor_signature(cls))
+        # inspect.signature reads __signature__, which typeshed does not declare on classes.
+        cls.__signature__ = _ClassSignature(_constructor_signature(cls))  # type: ignore[attr-defined]
 
     def __init__(self, *args, **parameters) -> None:
         """Set every declared parameter from `args` (in declaration order) and `parameters` (by

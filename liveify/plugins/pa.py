@@ -153,4 +153,5 @@ def pa_colouring(**parameters):
     return pedalboard.Pedalboard(plugins)
 
 
-pa_colouring.__signature__ = _SIGNATURE  # for help() and inspect.signature
+# For help() and inspect.signature, which read __signature__ (not declared on functions in typeshed).
+pa_colouring.__signature__ = _SIGNATURE  # type: ignore[attr-defined]

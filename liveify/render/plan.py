@@ -179,7 +179,8 @@ def plan_outputs(
     return results
 
 
-def _keep_or_render(result, output: Path, settings, row, previous, current_id, changed) -> str:
+# One return per reason, in the order the reasons are checked.
+def _keep_or_render(result, output: Path, settings, row, previous, current_id, changed) -> str:  # noqa: PLR0911
     if not output.exists():
         return "new"
     if settings.force:

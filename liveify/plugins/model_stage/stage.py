@@ -72,7 +72,7 @@ class LiveModel(Stage):
     returns the aligned result. Memory is bounded by the latency, not by the track length.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per stage parameter, as pedalboard's plugins take them
         self,
         path: str | os.PathLike,
         device: str = "auto",
