@@ -128,10 +128,6 @@ NEVER = (
     ),
 )
 
-# Broken today, each with a test of its own marked xfail(strict): when the fix lands, that test
-# passes, pytest reports it, and the entry and the mark go.
-KNOWN_VIOLATIONS = {("liveify.plugins", "liveify.presets")}
-
 # --- the scan -------------------------------------------------------------------------------------
 
 MODULE_PATH = re.compile(r"liveify(\.\w+)+")
@@ -303,11 +299,7 @@ def test_every_part_of_the_package_has_a_rule():
 
 
 def test_imports_follow_the_arrows():
-    broken = [
-        describe(item)
-        for item in disallowed_imports()
-        if (part_of(item.importer), part_of(item.target)) not in KNOWN_VIOLATIONS
-    ]
+    broken = [describe(item) for item in disallowed_imports()]
     assert not broken, "\n".join(broken)
 
 
@@ -320,20 +312,6 @@ def test_never_rules_hold_through_every_import(rule):
             if chain:
                 route = " -> ".join([chain[0].importer] + [step.target for step in chain])
                 broken.append(f"{where(chain[-1])}: {route} (never-rule: {rule.why})")
-    assert not broken, "\n".join(broken)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugins/venue.py and plugins/crowd/stage.py import load_preset for the .preset() "
-    "classmethods; issue 15 replaces them with load_preset(name).venue_reverb() and the like",
-)
-def test_plugins_never_import_presets():
-    broken = [
-        describe(item)
-        for item in disallowed_imports()
-        if (part_of(item.importer), part_of(item.target)) in KNOWN_VIOLATIONS
-    ]
     assert not broken, "\n".join(broken)
 
 
