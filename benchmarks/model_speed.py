@@ -130,7 +130,8 @@ def run(quick: bool = False) -> list[dict]:
     return rows + full_size_rows(quick)
 
 
-def full_size_rows(quick: bool = False) -> list[dict]:
+# One table's rows, measured in one run and read top to bottom like the table they fill.
+def full_size_rows(quick: bool = False) -> list[dict]:  # noqa: PLR0915
     """The full-size model with random weights: per window, and as a LiveModel stage."""
     import onnxruntime
     import torch

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from liveify.audio import as_channels_first
 from liveify.loudness import StepEnergies
-from liveify.plugins.base import as_channels_first
 
 #: Music below this (dBFS power) counts as silence.
 SILENCE_DB = -70.0
@@ -66,6 +66,7 @@ class TrackAnalysis:
     Onsets need no more than ~6 kHz, so the mono mix is halved in rate by pair averages (a cheap
     low-pass that is enough here) until it is at most 16 kHz.
 
+    >>> from liveify.audio import read_blocks
     >>> analysis = TrackAnalysis(44100)
     >>> for block in read_blocks(path): analysis.add(block)
     >>> features = analysis.features()          # beat_times_s, pulse, level_db, end_s, ...

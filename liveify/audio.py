@@ -241,3 +241,23 @@ def write_audio(
     audio = np.asarray(audio, dtype=np.float32)
     with atomic_audio_writer(path, sample_rate, audio.shape[0], bit_depth=bit_depth) as writer:
         writer.write(audio)
+
+
+def as_channels_first(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
+    """Return `audio` as a C-contiguous float32 `(channels, samples)` array.
+
+    1-D input is treated as mono. 2-D input must already be channels-first: pedalboard guesses the
+    layout from the shape, which silently transposes short stereo clips, so Liveify refuses to guess
+    and asks for `(channels, samples)` when the first axis looks like samples.
+    """
+    array = np.asarray(audio)
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    if array.ndim != 2:
+        raise ParameterError(f"{name} must be shaped (channels, samples); got shape {array.shape}")
+    if array.shape[0] > 16 and array.shape[1] <= 16:
+        raise ParameterError(
+            f"{name} looks like (samples, channels) with shape {array.shape}; "
+            "pass (channels, samples), e.g. audio.T"
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)

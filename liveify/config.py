@@ -38,7 +38,7 @@ class Range:
         return " and ".join(part for part in (low, high) if part)
 
 
-def setting(
+def setting(  # noqa: PLR0913  each keyword is one part of a field's metadata, as in dataclasses.field
     default: Any = dataclasses.MISSING,
     *,
     help: str = "",

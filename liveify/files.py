@@ -32,7 +32,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     from it.
 
     >>> with atomic_path("out/report.json") as temporary:
-    ...     temporary.write_text(text)
+    ...     size = temporary.write_text('{"tracks": 12}')
+    >>> Path("out/report.json").read_text()
+    '{"tracks": 12}'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

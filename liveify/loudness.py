@@ -125,6 +125,8 @@ class StepEnergies:
 
     >>> steps = StepEnergies(4410)
     >>> energies = steps.add(block)                  # (channels, samples) float32
+    >>> energies.shape                               # one 0.1 s step at 44.1 kHz
+    (1,)
     """
 
     def __init__(self, step_samples: int):
@@ -154,8 +156,10 @@ class LoudnessMeter:
     """Integrated loudness and true peak of a signal fed block by block.
 
     >>> meter = LoudnessMeter(44100, channels=2)
-    >>> meter.add(block)                  # (channels, samples) float32, any block sizes
-    >>> meter.integrated_lufs(), meter.true_peak_db()
+    >>> peak = meter.add(audio)           # (channels, samples) float32, any block sizes
+    >>> meter.finish()
+    >>> round(meter.integrated_lufs(), 1), round(meter.true_peak_db(), 1)
+    (-21.9, -10.2)
     """
 
     def __init__(self, sample_rate: float, channels: int, *, true_peak: bool = True):

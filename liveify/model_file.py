@@ -79,9 +79,9 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
     Examples
     --------
-    >>> meta = read_metadata("model.onnx")  # doctest: +SKIP
-    >>> meta["model_config"]["embed_dim"], meta["precision"]  # doctest: +SKIP
-    (512, 'fp32')
+    >>> meta = read_metadata("model.onnx")
+    >>> meta["model_config"]["embed_dim"], meta["precision"]
+    (96, 'fp32')
     """
     from liveify.errors import require
 

@@ -8,22 +8,10 @@ import os
 # pools fighting over the cores make small tests many times slower, and the results are the same.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np
 import pytest
 import soundfile as sf
 
-
-def tone_mix(
-    duration_s: float, sample_rate: int, *, channels: int = 2, seed: int = 0
-) -> np.ndarray:
-    """A music-like test signal: a chord with a decaying pluck every half second, plus a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(duration_s * sample_rate)) / sample_rate
-    chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
-    pluck_envelope = np.exp(-6.0 * (t % 0.5))
-    mono = 0.3 * chord * (0.3 + 0.7 * pluck_envelope) + 0.01 * rng.standard_normal(len(t))
-    stereo = np.stack([mono * (1.0 - 0.2 * ch) for ch in range(channels)])
-    return stereo.astype(np.float32)
+from tests.helpers import make_tiny_model, tone_mix
 
 
 @pytest.fixture
@@ -51,3 +39,9 @@ def write_track(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def tiny_model():
+    """A seeded random LiveifyModel of `helpers.TINY_MODEL` (imports torch when used)."""
+    return make_tiny_model()

@@ -4,7 +4,7 @@ import soundfile as sf
 
 from liveify.audio import atomic_audio_writer, probe, read_audio, read_blocks, write_audio
 from liveify.errors import AudioFileError, ParameterError
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 @pytest.mark.parametrize(

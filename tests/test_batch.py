@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
-from conftest import tone_mix
 
 from liveify.batch.album_task import KILL_ALBUM_VARIABLE, BatchRenderOptions, album_recipe
 from liveify.batch.catalog import (
@@ -32,6 +30,7 @@ from liveify.cli import main
 from liveify.errors import ParameterError
 from liveify.presets import load_preset
 from liveify.render.workspace import LOCK_NAME
+from tests.helpers import invoke, tone_mix
 
 ALBUMS = {"Album A": (1.5, 1.0), "Album B": (1.0, 1.0), "Album C": (2.0,)}
 
@@ -42,10 +41,6 @@ def write_album(folder: Path, seconds: tuple[float, ...], seed: int) -> Path:
         sf.write(folder / f"{number} Song.wav", tone_mix(duration, 44100, seed=seed + number).T,
                  44100)  # fmt: skip
     return folder
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [*map(str, args)])
 
 
 def batch(catalogue, output_root, preset, *args):

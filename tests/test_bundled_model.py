@@ -12,7 +12,7 @@ from liveify.mel import MelConfig, mel_power
 from liveify.model_file import read_metadata
 from liveify.plugins.model_stage import LiveModel
 from liveify.render import BUNDLED_MODEL
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 def test_bundled_model_is_a_small_documented_onnx_file():

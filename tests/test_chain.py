@@ -7,7 +7,7 @@ import pytest
 from liveify.errors import LiveifyError, StageError
 from liveify.plugins.base import Stage
 from liveify.plugins.chain import Chain
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 class RunningSum(Stage):

@@ -19,15 +19,7 @@ from liveify.checkpoint import (  # noqa: E402
 )
 from liveify.errors import ModelFileError  # noqa: E402
 from liveify.model import LiveifyModel, ModelConfig, count_parameters  # noqa: E402
-
-TINY = ModelConfig(
-    embed_dim=32,
-    num_heads=2,
-    num_transformer_layers=2,
-    n_mels=32,
-    context_frames=64,
-    patch_size=16,
-)
+from tests.helpers import TINY_MODEL  # noqa: E402
 
 
 class _NotPlainData:
@@ -37,21 +29,15 @@ class _NotPlainData:
         return (print, ("arbitrary code ran",))
 
 
-@pytest.fixture
-def tiny_model():
-    torch.manual_seed(0)
-    return LiveifyModel(TINY)
-
-
 def test_plain_checkpoint_round_trip(tmp_path, tiny_model):
     path = save_checkpoint(
         tmp_path / "model.pt",
         tiny_model,
-        TINY,
+        TINY_MODEL,
         extra={"mel_config": {"n_mels": 32}, "training_info": {"epochs": 3, "songs": ["a"]}},
     )
     model, config, info = load_checkpoint(path)
-    assert config == TINY
+    assert config == TINY_MODEL
     assert info["format"] == "plain"
     assert info["mel_config"] == {"n_mels": 32}
     assert info["training_info"] == {"epochs": 3, "songs": ["a"]}
@@ -70,7 +56,7 @@ def test_lightning_checkpoint_layout_is_accepted(tmp_path, tiny_model):
         "pytorch-lightning_version": "2.6.6",
         "state_dict": {f"model.{key}": value for key, value in tiny_model.state_dict().items()},
         "hyper_parameters": {
-            "model_config": TINY.to_dict(),
+            "model_config": TINY_MODEL.to_dict(),
             "mel_config": {"n_mels": 32},
             "songs": 12,
         },
@@ -84,7 +70,7 @@ def test_lightning_checkpoint_layout_is_accepted(tmp_path, tiny_model):
     }
     torch.save(checkpoint, tmp_path / "last.ckpt")
     model, config, info = load_checkpoint(tmp_path / "last.ckpt")
-    assert config == TINY and info["format"] == "lightning"
+    assert config == TINY_MODEL and info["format"] == "lightning"
     assert info["training_info"] == {
         "epoch": 7,
         "global_step": 140,
@@ -102,7 +88,7 @@ def test_checkpoint_with_pickled_object_is_refused(tmp_path, tiny_model):
     path = tmp_path / "evil.pt"
     torch.save(
         {
-            "model_config": TINY.to_dict(),
+            "model_config": TINY_MODEL.to_dict(),
             "state_dict": tiny_model.state_dict(),
             "x": _NotPlainData(),
         },
@@ -126,7 +112,7 @@ def test_bad_checkpoints_name_the_file(tmp_path, tiny_model):
     mismatch = tmp_path / "mismatch.pt"
     torch.save(
         {
-            "model_config": {**TINY.to_dict(), "embed_dim": 64},
+            "model_config": {**TINY_MODEL.to_dict(), "embed_dim": 64},
             "state_dict": tiny_model.state_dict(),
         },
         mismatch,
@@ -143,9 +129,9 @@ def test_real_lightning_checkpoint_loads_weights_only(tmp_path):
     class TinyModule(pl.LightningModule):
         def __init__(self):
             super().__init__()
-            self.model = LiveifyModel(TINY)
+            self.model = LiveifyModel(TINY_MODEL)
             self.save_hyperparameters(
-                {"model_config": TINY.to_dict(), "mel_config": {"n_mels": 32}, "songs": 2}
+                {"model_config": TINY_MODEL.to_dict(), "mel_config": {"n_mels": 32}, "songs": 2}
             )
 
         def training_step(self, batch, batch_index):
@@ -174,7 +160,7 @@ def test_real_lightning_checkpoint_loads_weights_only(tmp_path):
     module = TinyModule()
     trainer.fit(module, data, data)
     model, config, info = load_checkpoint(checkpoint.best_model_path)
-    assert config == TINY and info["format"] == "lightning"
+    assert config == TINY_MODEL and info["format"] == "lightning"
     assert info["training_info"]["epoch"] == 0 and info["training_info"]["songs"] == 2
     assert info["training_info"]["monitor"] == "val_loss"
     mel = torch.rand(1, 1, 32, 64) * 2 - 1
@@ -186,7 +172,7 @@ def test_checkpoint_written_with_layers_per_side_loads_unchanged(tmp_path):
     """A checkpoint from before the total-layer convention: `num_transformer_layers` 3 meant
     3 before and 3 after the GRU, and its config has no `layer_convention` key."""
     torch.manual_seed(1)
-    old_network = LiveifyModel(ModelConfig(**{**TINY.to_dict(), "num_transformer_layers": 6}))
+    old_network = LiveifyModel(ModelConfig(**{**TINY_MODEL.to_dict(), "num_transformer_layers": 6}))
     old_config = {
         key: value for key, value in old_network.config.to_dict().items()
         if key != "layer_convention"

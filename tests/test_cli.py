@@ -3,15 +3,10 @@
 import tomllib
 
 import pytest
-from click.testing import CliRunner
 
 from liveify import __version__
-from liveify.cli import main
 from liveify.presets import load_preset
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, list(args))
+from tests.helpers import invoke
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from liveify.data.pairing import pair_recordings
 from liveify.demo import load_time_map, make_live_takes
 from liveify.errors import DataError, ParameterError
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 @pytest.fixture

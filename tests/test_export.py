@@ -15,19 +15,16 @@ from liveify.checkpoint import save_checkpoint  # noqa: E402
 from liveify.errors import ModelFileError, ParameterError  # noqa: E402
 from liveify.export import PARITY_BOUND, export_checkpoint, export_onnx  # noqa: E402
 from liveify.mel import MelConfig  # noqa: E402
-from liveify.model import LiveifyModel, ModelConfig  # noqa: E402
+from liveify.model import ModelConfig  # noqa: E402
 from liveify.model_file import read_metadata  # noqa: E402
+from tests.helpers import TINY_MODEL, make_tiny_model  # noqa: E402
 
-TINY = ModelConfig(
-    embed_dim=32, num_heads=2, num_transformer_layers=2, n_mels=32, context_frames=64
-)
 TINY_MEL = MelConfig(n_mels=32, segment_duration=0.36, context_length=4)
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    torch.manual_seed(0)
-    return LiveifyModel(TINY).eval()
+    return make_tiny_model().eval()  # one model for the module: exports only read it
 
 
 def test_fp32_export_matches_torch_at_any_batch_size(tmp_path, tiny_model):
@@ -65,7 +62,7 @@ def test_attention_exports_fused_or_as_standard_onnx(tmp_path, tiny_model, fused
         for attribute in node.attribute
         if attribute.name == "num_heads"
     ]
-    assert heads == ([TINY.num_heads] * 2 if fused else [])
+    assert heads == ([TINY_MODEL.num_heads] * 2 if fused else [])
     expected = "com.microsoft::MultiHeadAttention" if fused else "onnx"
     assert read_metadata(path)["attention"] == expected
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -79,7 +76,7 @@ def test_metadata_describes_the_model(tmp_path, tiny_model):
     path = tmp_path / "model.onnx"
     export_onnx(tiny_model, path, mel_config=TINY_MEL, training_info={"songs": 12, "epochs": 3})
     meta = read_metadata(path)
-    assert ModelConfig.from_dict(meta["model_config"]) == TINY
+    assert ModelConfig.from_dict(meta["model_config"]) == TINY_MODEL
     assert meta["model_config"]["layer_convention"] == "total"
     assert MelConfig.from_dict(meta["mel_config"]) == TINY_MEL
     assert meta["training_info"] == {"songs": 12, "epochs": 3}

@@ -2,14 +2,10 @@
 
 import numpy as np
 import pytest
-from scipy.signal import chirp, resample_poly
+from scipy.signal import chirp
 
 from liveify.plugins.limiter import TruePeakLimiter
-
-
-def true_peak_db(audio):
-    oversampled = resample_poly(np.asarray(audio, np.float64), 4, 1, axis=-1)
-    return 20 * np.log10(np.abs(oversampled).max())
+from tests.helpers import true_peak_db
 
 
 def hard_signals(sample_rate, seconds=2.0):

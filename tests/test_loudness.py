@@ -6,7 +6,7 @@ import pytest
 from scipy import signal
 
 from liveify.loudness import LoudnessMeter, StepEnergies, integrated_lufs
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 
 def measure(audio, sample_rate, block=12345):

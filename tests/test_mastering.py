@@ -8,19 +8,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
-from scipy.signal import resample_poly
 
-from liveify.cli import main
 from liveify.presets import load_preset
-
-
-def render(*args):
-    return CliRunner().invoke(main, ["render", "--no-progress", "--no-model", *map(str, args)])
-
-
-def true_peak_db(audio):
-    return 20 * np.log10(np.abs(resample_poly(audio, 4, 1, axis=0)).max())
+from tests.helpers import render, true_peak_db
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def measured(report):
         outputs[track["input"].rsplit("/", 1)[-1]] = audio
     album = meter.integrated_loudness(np.concatenate(list(outputs.values())))
     per_track = {name: meter.integrated_loudness(audio) for name, audio in outputs.items()}
-    peaks = {name: true_peak_db(audio) for name, audio in outputs.items()}
+    peaks = {name: true_peak_db(audio, axis=0) for name, audio in outputs.items()}
     return album, per_track, peaks
 
 

@@ -14,41 +14,27 @@ from liveify.model import (  # noqa: E402
     flops_per_window,
     size_summary,
 )
-
-TINY = ModelConfig(
-    embed_dim=32,
-    num_heads=2,
-    num_transformer_layers=2,
-    n_mels=32,
-    context_frames=64,
-    patch_size=16,
-)
-
-
-@pytest.fixture
-def tiny_model():
-    torch.manual_seed(0)
-    return LiveifyModel(TINY)
+from tests.helpers import TINY_MODEL  # noqa: E402
 
 
 @pytest.mark.parametrize("frames", [16, 48, 64])
 def test_output_shape_matches_input(tiny_model, frames):
-    mel = torch.rand(3, 1, TINY.n_mels, frames) * 2 - 1
-    assert tiny_model(mel).shape == (3, 1, TINY.n_mels, frames)
+    mel = torch.rand(3, 1, TINY_MODEL.n_mels, frames) * 2 - 1
+    assert tiny_model(mel).shape == (3, 1, TINY_MODEL.n_mels, frames)
 
 
 def test_output_is_in_unit_range_even_for_extreme_input(tiny_model):
     with torch.no_grad():
         for layer in tiny_model.reconstruct.parameters():
             layer.mul_(1000.0)  # drive the tanh into saturation
-    output = tiny_model(torch.randn(2, 1, TINY.n_mels, 64) * 10)
+    output = tiny_model(torch.randn(2, 1, TINY_MODEL.n_mels, 64) * 10)
     assert output.min() >= -1.0 and output.max() <= 1.0
     assert output.abs().max() > 0.99
 
 
 def test_gradients_reach_every_parameter(tiny_model):
     tiny_model.train()
-    mel = torch.rand(2, 1, TINY.n_mels, 64) * 2 - 1
+    mel = torch.rand(2, 1, TINY_MODEL.n_mels, 64) * 2 - 1
     tiny_model(mel).pow(2).mean().backward()
     missing = [
         name
@@ -64,13 +50,13 @@ def test_gru_is_present_and_bidirectional(tiny_model):
     gru = tiny_model.recurrent.gru
     assert isinstance(gru, torch.nn.GRU)
     assert gru.bidirectional and gru.num_layers == 2 and gru.batch_first
-    assert gru.hidden_size * 2 == TINY.embed_dim
+    assert gru.hidden_size * 2 == TINY_MODEL.embed_dim
 
 
 def test_time_order_matters_through_the_gru(tiny_model):
     """Tokens are time-ordered: reversing the input in time changes more than the order."""
     tiny_model.eval()
-    mel = torch.rand(1, 1, TINY.n_mels, 64) * 2 - 1
+    mel = torch.rand(1, 1, TINY_MODEL.n_mels, 64) * 2 - 1
     forward = tiny_model(mel)
     backward = tiny_model(mel.flip(-1)).flip(-1)
     assert not torch.allclose(forward, backward, atol=1e-3)
@@ -91,13 +77,13 @@ def test_bad_input_shape_is_a_parameter_error(tiny_model, shape):
 )
 def test_invalid_config_is_a_parameter_error(changes):
     with pytest.raises(ParameterError, match="ModelConfig"):
-        ModelConfig(**{**TINY.to_dict(), **changes})
+        ModelConfig(**{**TINY_MODEL.to_dict(), **changes})
 
 
 def test_config_round_trips_through_dict():
-    assert ModelConfig.from_dict(TINY.to_dict()) == TINY
+    assert ModelConfig.from_dict(TINY_MODEL.to_dict()) == TINY_MODEL
     with pytest.raises(ParameterError, match="unknown ModelConfig keys: depth"):
-        ModelConfig.from_dict({**TINY.to_dict(), "depth": 3})
+        ModelConfig.from_dict({**TINY_MODEL.to_dict(), "depth": 3})
 
 
 def test_default_size_and_flops():
@@ -129,7 +115,7 @@ def test_flops_match_a_hand_count_for_a_minimal_model():
 
 def test_layer_count_is_the_total_split_around_the_gru():
     for total, before, after in [(8, 4, 4), (6, 3, 3), (7, 4, 3), (1, 1, 0), (0, 0, 0)]:
-        config = ModelConfig(**{**TINY.to_dict(), "num_transformer_layers": total})
+        config = ModelConfig(**{**TINY_MODEL.to_dict(), "num_transformer_layers": total})
         model = LiveifyModel(config)
         assert (len(model.encoder), len(model.decoder)) == (before, after)
         assert (config.layers_before_gru, config.layers_after_gru) == (before, after)
@@ -213,10 +199,12 @@ def test_invalid_values_are_parameter_errors_naming_the_argument(changes, named)
 
 def test_configs_written_per_side_read_as_the_same_network():
     """Configs from before the total convention (no `layer_convention` key) count per side."""
-    legacy = {key: value for key, value in TINY.to_dict().items() if key != "layer_convention"}
+    legacy = {
+        key: value for key, value in TINY_MODEL.to_dict().items() if key != "layer_convention"
+    }
     legacy["num_transformer_layers"] = 1
     config = ModelConfig.from_dict(legacy)
-    assert config.num_transformer_layers == 2 and config == TINY
-    assert TINY.to_dict()["layer_convention"] == "total"
+    assert config.num_transformer_layers == 2 and config == TINY_MODEL
+    assert TINY_MODEL.to_dict()["layer_convention"] == "total"
     with pytest.raises(ParameterError, match="layer_convention"):
-        ModelConfig.from_dict({**TINY.to_dict(), "layer_convention": "per_block"})
+        ModelConfig.from_dict({**TINY_MODEL.to_dict(), "layer_convention": "per_block"})

@@ -14,7 +14,7 @@ from liveify.plugins.model_stage.reconstruction import (
     reconstruct_griffinlim,
     reconstruct_mask,
 )
-from tests.conftest import tone_mix
+from tests.helpers import tone_mix
 
 CONFIG = MelConfig()
 

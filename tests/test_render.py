@@ -16,16 +16,12 @@ from scipy.signal import resample_poly
 from liveify.cli import main
 from liveify.presets import load_preset
 from liveify.render.workspace import LOCK_NAME
+from tests import helpers
+from tests.helpers import true_peak_db
 
 
 def render(*args):
-    result = CliRunner().invoke(main, ["render", "--no-progress", *map(str, args)])
-    return result
-
-
-def true_peak_db(audio):
-    oversampled = resample_poly(audio, 4, 1, axis=0)
-    return 20 * np.log10(np.abs(oversampled).max())
+    return helpers.render(*args, model=True)
 
 
 @pytest.fixture
@@ -63,7 +59,7 @@ def test_album_renders_in_natural_order_at_album_loudness(album):
         )
         assert abs(len(audio) - expected) <= 2
         assert np.isfinite(audio).all()
-        assert true_peak_db(audio) <= -1.0 + 0.1
+        assert true_peak_db(audio, axis=0) <= -1.0 + 0.1
         album_audio.append(resample_poly(audio, 44100, rate, axis=0) if rate != 44100 else audio)
     album_lufs = pyloudnorm.Meter(44100).integrated_loudness(np.concatenate(album_audio))
     assert album_lufs == pytest.approx(-14.0, abs=0.5)

@@ -13,14 +13,9 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 
-from liveify.cli import main
 from liveify.render.workspace import LOCK_NAME, WORK_MARKER, WORK_PREFIX
-
-
-def render(*args):
-    return CliRunner().invoke(main, ["render", "--no-progress", "--no-model", *map(str, args)])
+from tests.helpers import render
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@
 - `commands`: the click commands.
 
 >>> run_batch(Path("catalogue/"), Path("live/"), BatchRenderOptions(preset="club"),
-...           EngineOptions(engine="ray"))
+...           EngineOptions(engine="ray"))  # starts Ray  # doctest: +SKIP
 
 Nothing here imports ray until the Ray engine runs.
 """

@@ -122,34 +122,49 @@ def _death(process) -> str:
     return f"worker process exited with status {code}"
 
 
-def run_on_local_processes(
-    function: Callable[[Any, int], Any], tasks: Sequence[tuple[str, Any]], options: EngineOptions
-) -> Iterator[TaskOutcome]:
-    """Run the tasks on `options.workers` local worker processes (see the module docstring)."""
-    workers = min(options.workers or usable_cores(), len(tasks))
-    environments = [{} for _ in range(workers)]
+def _worker_environments(options: EngineOptions, workers: int) -> list[dict[str, str]]:
+    """Each worker's additions to its environment: its GPUs, and its share of the cores as math
+    threads (the user's own settings win)."""
+    environments: list[dict[str, str]] = [{} for _ in range(workers)]
     if options.gpus_per_task > 0:
         shares = gpu_shares(workers, options.gpus_per_task, visible_gpus())
         environments = [{"CUDA_VISIBLE_DEVICES": ",".join(share)} for share in shares]
     threads = str(max(1, usable_cores() // len(environments)))
-    for environment in environments:  # the user's own settings win
+    for environment in environments:
         environment.update({name: threads for name in THREAD_VARIABLES if name not in os.environ})
+    return environments
+
+
+def _hand_out(
+    queue: deque, pool: list[_Worker | None], running: dict[int, tuple], start: Callable
+) -> None:
+    """Give each idle worker the next queued task, first replacing one that died between tasks
+    (`start(index)` makes worker `index`)."""
+    for index in range(len(pool)):
+        if index in running or not queue:
+            continue
+        worker = pool[index]
+        if worker is None or not worker.process.is_alive():
+            if worker is not None:  # died between tasks
+                worker.stop()
+            worker = pool[index] = start(index)
+        _key, argument, attempt, _errors = task = queue.popleft()
+        worker.connection.send((argument, attempt))
+        running[index] = task
+
+
+def run_on_local_processes(
+    function: Callable[[Any, int], Any], tasks: Sequence[tuple[str, Any]], options: EngineOptions
+) -> Iterator[TaskOutcome]:
+    """Run the tasks on `options.workers` local worker processes (see the module docstring)."""
+    environments = _worker_environments(options, min(options.workers or usable_cores(), len(tasks)))
     context = multiprocessing.get_context("spawn")
     queue = deque((key, argument, 1, []) for key, argument in tasks)
     pool: list[_Worker | None] = [None] * len(environments)
     running: dict[int, tuple] = {}  # worker index -> (key, argument, attempt, errors)
     try:
         while queue or running:
-            for index in range(len(pool)):
-                if index in running or not queue:
-                    continue
-                if pool[index] is None or not pool[index].process.is_alive():
-                    if pool[index] is not None:  # died between tasks
-                        pool[index].stop()
-                    pool[index] = _Worker(context, function, environments[index])
-                key, argument, attempt, errors = task = queue.popleft()
-                pool[index].connection.send((argument, attempt))
-                running[index] = task
+            _hand_out(queue, pool, running, lambda i: _Worker(context, function, environments[i]))
             watched = [pool[i].connection for i in running] + [
                 pool[i].process.sentinel for i in running
             ]

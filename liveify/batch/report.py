@@ -37,8 +37,10 @@ def read_batch_report(output_root: Path) -> dict | None:
 class BatchReport:
     """This process's albums, merged into OUTROOT/batch-report.json as they finish.
 
-    >>> report = BatchReport(Path("out"), Path("catalogue/"), names, {"preset": "club"})
-    >>> report.add(outcome)  # written now and then, and by write()
+    >>> report = BatchReport(Path("out"), Path("catalogue/"), ["Album"], {"preset": "club"})
+    >>> report.add(AlbumOutcome("Album", "catalogue/Album", "out/Album", "club", status="ok"))
+    >>> [row["album"] for row in report.write()["albums"]]  # also written now and then by add()
+    ['Album']
     """
 
     def __init__(self, output_root: Path, catalogue: Path, album_names: Iterable[str],

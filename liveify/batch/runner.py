@@ -3,6 +3,7 @@
 >>> result = run_batch(Path("catalogue/"), Path("live/"), BatchRenderOptions(preset="club"),
 ...                    EngineOptions(engine="local", workers=4))
 >>> result.failed  # albums that failed; batch-report.json has every album's row
+[]
 """
 
 from __future__ import annotations

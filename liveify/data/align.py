@@ -133,6 +133,27 @@ def _unit_columns(chroma: np.ndarray) -> np.ndarray:
 OFF_PATH_COST = 1e3
 
 
+def _feature_cost(
+    studio: AlignmentFeatures, live: AlignmentFeatures, factor: int, onset_weight: float
+) -> tuple[np.ndarray, int]:
+    """The DTW cost of each studio frame against each live frame, both pooled by `factor`
+    (chroma cosine distance and onset difference), and the number of live frames."""
+    studio_chroma = _unit_columns(_pool(studio.chroma, factor, np.mean))
+    live_chroma = _unit_columns(_pool(live.chroma, factor, np.mean))
+    studio_onset = _onset_scale(_pool(studio.onset, factor, np.max))
+    live_onset = _onset_scale(_pool(live.onset, factor, np.max))
+    n_studio, n_live = studio_chroma.shape[1], live_chroma.shape[1]
+    # librosa swaps the roles when the query is the longer sequence; pad the live side with
+    # featureless frames (cost 1 to everything) so the studio is always the query.
+    n_padding = max(0, n_studio - n_live + 1)
+    live_chroma = np.pad(live_chroma, [(0, 0), (0, n_padding)])
+    live_onset = np.pad(live_onset, (0, n_padding))
+    w = onset_weight
+    cost = (1.0 - w) * (1.0 - studio_chroma.T @ live_chroma)
+    cost += w * np.abs(studio_onset[:, None] - live_onset[None, :])
+    return np.clip(cost, 0.0, None), n_live
+
+
 def align_features(
     studio: AlignmentFeatures,
     live: AlignmentFeatures,
@@ -159,21 +180,8 @@ def align_features(
     factor = max(
         config.downsample, int(np.ceil(np.sqrt(studio_frames * live_frames / config.max_cells)))
     )
-    studio_chroma = _unit_columns(_pool(studio.chroma, factor, np.mean))
-    live_chroma = _unit_columns(_pool(live.chroma, factor, np.mean))
-    studio_onset = _onset_scale(_pool(studio.onset, factor, np.max))
-    live_onset = _onset_scale(_pool(live.onset, factor, np.max))
-    n_studio, n_live = studio_chroma.shape[1], live_chroma.shape[1]
-    # librosa swaps the roles when the query is the longer sequence; pad the live side with
-    # featureless frames (cost 1 to everything) so the studio is always the query.
-    n_padding = max(0, n_studio - n_live + 1)
-    live_chroma = np.pad(live_chroma, [(0, 0), (0, n_padding)])
-    live_onset = np.pad(live_onset, (0, n_padding))
-
-    w = config.onset_weight
-    cost = (1.0 - w) * (1.0 - studio_chroma.T @ live_chroma)
-    cost += w * np.abs(studio_onset[:, None] - live_onset[None, :])
-    cost = np.clip(cost, 0.0, None)
+    cost, n_live = _feature_cost(studio, live, factor, config.onset_weight)
+    n_studio = cost.shape[0]
     dtw_frame_s = mel_config.frame_duration_s * factor
     max_offset = max(1, int(np.ceil(config.max_offset_s / dtw_frame_s)))
     feature_rows = _constrain_to_anchors(cost, anchors or [], dtw_frame_s, config)

@@ -69,7 +69,9 @@ def augment(mel: np.ndarray, config: AugmentConfig, rng: np.random.Generator) ->
     returned as is. Draws come from `rng` only, so a seeded generator reproduces a run.
 
     >>> rng = np.random.default_rng(0)
-    >>> studio_window = augment(studio_window, AugmentConfig(), rng)
+    >>> studio_window = np.zeros((1, 128, 1408), np.float32)
+    >>> augment(studio_window, AugmentConfig(probability=1.0), rng).shape
+    (1, 128, 1408)
     """
     if not config.enabled or rng.random() >= config.probability:
         return mel

@@ -130,9 +130,12 @@ class DigestIndex:
 class PairCache:
     """A folder of cached aligned pairs (content digests memoised by `DigestIndex`).
 
-    >>> cache = PairCache("~/.cache/liveify/pairs")
-    >>> key = cache.key(studio, live, {"mel": mel_config.to_dict()})
-    >>> arrays = cache.load(key)  # None on a miss
+    >>> from liveify.mel import MelConfig
+    >>> cache = PairCache("pair-cache")  # the CLI's default: ~/.cache/liveify/pairs
+    >>> studio, live = Path("song.flac"), Path("album/01 Song.flac")
+    >>> key = cache.key(studio, live, {"mel": MelConfig().to_dict()})
+    >>> cache.load(key) is None  # a miss
+    True
     """
 
     def __init__(self, cache_dir: str | Path):

@@ -101,7 +101,16 @@ class PreparedData:
         return lines
 
 
-def prepare_pairs(
+def _check_alignment_settings(align: str, max_align_cost: float, min_lyric_similarity: float):
+    if align not in ALIGN_METHODS:
+        raise ParameterError(f"align must be one of {', '.join(ALIGN_METHODS)}; got {align!r}")
+    if max_align_cost <= 0:
+        raise ParameterError(f"max_align_cost must be > 0; got {max_align_cost}")
+    if not 0.0 <= min_lyric_similarity <= 1.0:
+        raise ParameterError(f"min_lyric_similarity must be in [0, 1]; got {min_lyric_similarity}")
+
+
+def prepare_pairs(  # noqa: PLR0913  the data options of `liveify train` and `prepare`, one keyword each
     studio_dir: str | Path,
     live_dir: str | Path,
     *,
@@ -152,12 +161,7 @@ def prepare_pairs(
 
     mel_config = mel_config or MelConfig()
     align_config = align_config or AlignConfig()
-    if align not in ALIGN_METHODS:
-        raise ParameterError(f"align must be one of {', '.join(ALIGN_METHODS)}; got {align!r}")
-    if max_align_cost <= 0:
-        raise ParameterError(f"max_align_cost must be > 0; got {max_align_cost}")
-    if not 0.0 <= min_lyric_similarity <= 1.0:
-        raise ParameterError(f"min_lyric_similarity must be in [0, 1]; got {min_lyric_similarity}")
+    _check_alignment_settings(align, max_align_cost, min_lyric_similarity)
     pairing = pair_or_fail(studio_dir, live_dir)
     pairs = pairing.pairs
     if max_pairs is not None:  # the first pairs as the studio folder lists them (track order)
@@ -361,8 +365,12 @@ class WindowDataset:
     a generator seeded by (seed, epoch, i), so any worker process reproduces the same sample;
     call `set_epoch` each epoch for fresh draws. Use `augment_config=None` for validation.
 
+    >>> mel = np.zeros((128, 3000), np.float16)
+    >>> train_songs = [SongPair("song", Path("s.flac"), Path("l.flac"), mel, mel, align_cost=0.1)]
     >>> train_set = WindowDataset(train_songs, window_frames=1408, augment_config=AugmentConfig())
     >>> studio_window, live_window = train_set[0]
+    >>> len(train_set), studio_window.shape
+    (4, (1, 128, 1408))
     """
 
     def __init__(

@@ -82,7 +82,8 @@ def plan_songs(songs: int, seed: int) -> list[Song]:
     ]
 
 
-def compose_midi(song: Song, duration_s: float, rng: np.random.Generator):
+# The score part by part inside one loop over bars: split up, the parts would lose the bar they share.
+def compose_midi(song: Song, duration_s: float, rng: np.random.Generator):  # noqa: C901, PLR0912, PLR0915
     """A mido MidiFile with melody, chords, bass and drums filling about `duration_s` seconds."""
     import mido
 

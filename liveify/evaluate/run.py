@@ -35,7 +35,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-")[:60] or "song"
 
 
-def evaluate(
+# One keyword per option of `liveify eval` (the Python API mirrors the command line).
+def evaluate(  # noqa: PLR0913
     studio_dir: str | Path,
     live_dir: str | Path,
     output_dir: str | Path,
@@ -171,7 +172,8 @@ class _Setup:
     max_align_cost: float
 
 
-def _setup(preset: str, *, model_path, use_model, model_strength, checkpoint_path,
+# The evaluation's own options, checked and resolved in one place before any song.
+def _setup(preset: str, *, model_path, use_model, model_strength, checkpoint_path,  # noqa: PLR0913
            max_align_cost, seed, match_loudness, device) -> _Setup:  # fmt: skip
     """Load the preset and the model (as `liveify render` resolves it) and check the options."""
     from liveify.data.dataset import DEFAULT_MAX_ALIGN_COST

@@ -194,7 +194,8 @@ def _fuse_attention(model) -> None:
 
     for module in model.modules():
         if isinstance(module, SelfAttention):
-            module.forward = types.MethodType(fused_forward, module)
+            # On this instance only: the model being exported, never the class.
+            module.forward = types.MethodType(fused_forward, module)  # type: ignore[method-assign]
 
 
 def _to_fp16(model_proto):
@@ -312,7 +313,7 @@ def export_onnx(
         _set_metadata(model_proto, metadata)
         onnx.save_model(model_proto, temp_path)
         error_random = error_music = provider = None
-        batch_sizes = ()
+        batch_sizes: tuple[int, ...] = ()
         if check:
             error_random, error_music, batch_sizes, provider = _parity(
                 reference, temp_path, mel_config, config, parity_device(precision)

@@ -17,27 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from liveify.audio import as_channels_first
 from liveify.errors import LiveifyError, ParameterError, StageError
-
-
-def as_channels_first(audio: np.ndarray, *, name: str = "audio") -> np.ndarray:
-    """Return `audio` as a C-contiguous float32 `(channels, samples)` array.
-
-    1-D input is treated as mono. 2-D input must already be channels-first: pedalboard guesses the
-    layout from the shape, which silently transposes short stereo clips, so Liveify refuses to guess
-    and asks for `(channels, samples)` when the first axis looks like samples.
-    """
-    array = np.asarray(audio)
-    if array.ndim == 1:
-        array = array[np.newaxis, :]
-    if array.ndim != 2:
-        raise ParameterError(f"{name} must be shaped (channels, samples); got shape {array.shape}")
-    if array.shape[0] > 16 and array.shape[1] <= 16:
-        raise ParameterError(
-            f"{name} looks like (samples, channels) with shape {array.shape}; "
-            "pass (channels, samples), e.g. audio.T"
-        )
-    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def check_sample_rate(sample_rate: float) -> float:
@@ -61,8 +42,11 @@ class Stage:
     **parameters` on to `super().__init__`; its signature then lists both.
     """
 
-    #: Samples by which the output lags the input when processing chunk by chunk.
-    latency_samples: int = 0
+    @property
+    def latency_samples(self) -> int:
+        """Samples by which the output lags the input when processing chunk by chunk."""
+        return 0
+
     #: Whether the stage reacts to the whole track (its beats, its level): a renderer that streams
     #: a track in chunks then analyses it first and calls `prepare_track` before the first chunk.
     wants_track_analysis: bool = False
@@ -72,7 +56,8 @@ class Stage:
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         cls._parameter_signature = parameters_signature(parameter_specs(cls))
-        cls.__signature__ = _ClassSignature(_constructor_signature(cls))
+        # inspect.signature reads __signature__, which typeshed does not declare on classes.
+        cls.__signature__ = _ClassSignature(_constructor_signature(cls))  # type: ignore[attr-defined]
 
     def __init__(self, *args, **parameters) -> None:
         """Set every declared parameter from `args` (in declaration order) and `parameters` (by
@@ -211,8 +196,8 @@ class RangeParameter:
     def __init__(
         self,
         default: Any,
-        low: float | None = None,
-        high: float | None = None,
+        low: float = -math.inf,  # booleans have no range
+        high: float = math.inf,
         *,
         kind: type = float,
         doc: str = "",

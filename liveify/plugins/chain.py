@@ -20,8 +20,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from liveify.audio import as_channels_first
 from liveify.errors import ParameterError, StageError
-from liveify.plugins.base import Stage, as_channels_first, check_sample_rate
+from liveify.plugins.base import Stage, check_sample_rate
 
 
 def _is_native(plugin) -> bool:
@@ -199,6 +200,7 @@ class Chain:
         if self._group_signature != signature:
             groups: list = []
             for plugin in members:
+                kind: type
                 if type(plugin) in (pedalboard.Distortion, pedalboard.Gain):
                     kind = _Pointwise
                 elif _is_native(plugin):

@@ -28,8 +28,9 @@ class TruePeakLimiter(Stage):
     """A true-peak limiter: output true peak stays at or below `ceiling_db` dBTP.
 
     >>> limiter = liveify.TruePeakLimiter(ceiling_db=-1.0)
-    >>> mastered = limiter(liveify.plugins.base.as_channels_first(audio) * 2.0, 44100)
-    >>> limiter.max_gain_reduction_db                  # deepest reduction of the last signal
+    >>> mastered = limiter(liveify.audio.as_channels_first(audio) * 4.0, 44100)
+    >>> round(limiter.max_gain_reduction_db, 1)        # deepest reduction of the last signal
+    2.9
 
     Audio below the ceiling passes unchanged (delayed, in streaming). A whole call returns the
     aligned result; chunked calls return it `latency_samples_at(sample_rate)` samples late.
@@ -52,11 +53,12 @@ class TruePeakLimiter(Stage):
 
     def reset(self) -> None:
         self._sample_rate: float | None = None
-        self._input: np.ndarray | None = None  # samples from absolute position _input_start on
+        # Samples from absolute position _input_start on; _start() sizes it to the stream.
+        self._input = np.zeros((0, 0), np.float32)
         self._input_start = 0
         self._received = 0
         self._next_block = 0
-        self._required: np.ndarray | None = None  # required gains before the next block
+        self._required = np.ones(0)  # required gains before the next block
         self._release_history = _UNITY  # released gains before the next block (its last ones)
         self._output: list[np.ndarray] = []  # computed output not yet returned, in order
         self._output_end = 0  # absolute position just after the computed output

@@ -99,7 +99,9 @@ def pa_colouring(**parameters):
         for name, value in values.items()
     }
     # pedalboard's HighpassFilter is first order; two make the 12 dB/octave slope of a PA low cut.
-    plugins = [pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)]
+    plugins: list[pedalboard.Plugin] = [
+        pedalboard.HighpassFilter(cutoff_frequency_hz=v["low_cut_hz"]) for _ in range(2)
+    ]
     if v["low_shelf_db"] != 0.0:
         plugins.append(
             pedalboard.LowShelfFilter(
@@ -151,4 +153,5 @@ def pa_colouring(**parameters):
     return pedalboard.Pedalboard(plugins)
 
 
-pa_colouring.__signature__ = _SIGNATURE  # for help() and inspect.signature
+# For help() and inspect.signature, which read __signature__ (not declared on functions in typeshed).
+pa_colouring.__signature__ = _SIGNATURE  # type: ignore[attr-defined]

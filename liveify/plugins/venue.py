@@ -81,7 +81,7 @@ def _early_reflections(
     return taps, float(delay_s.min())
 
 
-def venue_impulse_response(
+def venue_impulse_response(  # noqa: PLR0913  one keyword per stage parameter, as pedalboard's plugins take them
     sample_rate: float,
     *,
     rt60_s: float = 1.5,

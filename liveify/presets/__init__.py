@@ -279,7 +279,12 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Preset:
             key: _check(source, f"{section}.{key}", spec, table.get(key, spec.default))
             for key, spec in specs.items()
         }
+    plugins = _plugin_specs(data, source=source, base_dir=base_dir)
+    return Preset(**text, **top, **sections, plugins=plugins)
 
+
+def _plugin_specs(data: dict, *, source: str, base_dir: Path) -> tuple[PluginSpec, ...]:
+    """The preset's [[plugins]] tables, checked: pedalboard built-ins by name, or plugin files."""
     entries = data.get("plugins", [])
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise PresetError(f"{source}: plugins must be an array of tables ([[plugins]])")
@@ -306,7 +311,7 @@ def _validate(data: dict, *, source: str, base_dir: Path) -> Preset:
         if not path.exists():
             raise PresetError(f"{source}: {where}.path: plugin file {path} does not exist")
         plugins.append(PluginSpec(str(path.resolve()), dict(parameters)))
-    return Preset(**text, **top, **sections, plugins=tuple(plugins))
+    return tuple(plugins)
 
 
 def _builtin(source: str, where: str, entry: dict) -> str:

@@ -7,6 +7,7 @@
 - `album`: the whole run: parallel tracks, progress, the report, the joined concert file.
 - `workspace`: the output folder: one render at a time, leftovers of killed renders removed.
 
+>>> from liveify.presets import load_preset
 >>> settings = RenderSettings(preset=load_preset("stadium"), output_dir=Path("album-live"))
 >>> report = render_album(collect_tracks(["album/"]).tracks, settings)
 """

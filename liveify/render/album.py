@@ -115,7 +115,8 @@ def render_track(
     result.sample_rate = rate
     result.duration_s = info.duration_s
     result.step_mean_squares = meter.step_mean_squares()
-    result.raw_true_peak_db = meter.true_peak_db() if not settings.limiter else None
+    if not settings.limiter:
+        result.raw_true_peak_db = meter.true_peak_db()
 
 
 def _live_seconds(result: TrackResult, settings: RenderSettings) -> float:

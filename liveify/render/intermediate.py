@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -39,9 +40,11 @@ class MemoryBudget:
 class Intermediate:
     """One track's rendered (2, frames) float32 blocks, in order.
 
-    >>> intermediate = Intermediate(work_dir, budget)
+    >>> intermediate = Intermediate(Path("."), MemoryBudget())
     >>> intermediate.append(block)
-    >>> for block in intermediate.blocks(): ...
+    >>> intermediate.close()
+    >>> [block.shape for block in intermediate.blocks()]
+    [(2, 4410)]
     """
 
     def __init__(self, work_dir: Path, budget: MemoryBudget):
@@ -49,7 +52,7 @@ class Intermediate:
         self._budget = budget
         self._held: list[np.ndarray | int] = []  # an array in memory, or its frames in the file
         self._file: Path | None = None
-        self._writer = None
+        self._writer: BinaryIO | None = None
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32)
@@ -58,7 +61,8 @@ class Intermediate:
             return
         if self._writer is None:
             handle, name = tempfile.mkstemp(suffix=".f32", dir=self._work_dir)
-            self._file, self._writer = Path(name), os.fdopen(handle, "wb")
+            self._writer = os.fdopen(handle, "wb")
+            self._file = Path(name)
         # Raw float32, channel after channel: the file lives only in the private work folder.
         block.tofile(self._writer)
         self._held.append(block.shape[1])
@@ -75,4 +79,5 @@ class Intermediate:
                 if isinstance(held, np.ndarray):
                     yield held.copy()
                 else:
+                    assert reader is not None, "frames held in the file, but no file"
                     yield np.fromfile(reader, dtype=np.float32, count=2 * held).reshape(2, held)

@@ -100,8 +100,11 @@ def master_track(result: TrackResult, gain_db: float, settings: RenderSettings) 
     rate = result.sample_rate
     gain = np.float32(db_to_gain(gain_db))
 
+    intermediate = result.intermediate
+    assert intermediate is not None, "master_track runs on a track that render_track rendered"
+
     def gained_blocks():
-        for block in result.intermediate.blocks():
+        for block in intermediate.blocks():
             block *= gain
             yield block
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,12 +23,16 @@ from liveify import __version__
 from liveify.audio import OUTPUT_FORMATS, check_output_format
 from liveify.errors import ParameterError
 
+if TYPE_CHECKING:
+    from liveify.presets import Preset
+    from liveify.render.intermediate import Intermediate
+
 
 @dataclass
 class RenderSettings:
     """Everything `render_album` needs besides the track list; the CLI fills it from its options."""
 
-    preset: object  # liveify.presets.Preset
+    preset: Preset
     output_dir: Path
     output_format: str = "wav"
     bit_depth: str = "24"
@@ -67,10 +73,12 @@ class TrackResult:
     input_size: int | None = None
     input_mtime_ns: int | None = None
     settings_id: str | None = None
-    intermediate: object = field(default=None, repr=False)  # liveify.render.intermediate
-    sample_rate: float | None = field(default=None, repr=False)
-    step_mean_squares: np.ndarray | None = field(default=None, repr=False)
-    raw_true_peak_db: float | None = field(default=None, repr=False)
+    # Set by pass 1 (render_track) for pass 2 (mastering).
+    intermediate: Intermediate | None = field(default=None, repr=False)
+    sample_rate: float = field(default=0.0, repr=False)
+    step_mean_squares: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # Only measured where the album gain must respect it (mastering without the limiter).
+    raw_true_peak_db: float = field(default=math.inf, repr=False)
 
     def to_report(self) -> dict:
         private = ("intermediate", "sample_rate", "step_mean_squares", "raw_true_peak_db")
@@ -171,7 +179,8 @@ def plan_outputs(
     return results
 
 
-def _keep_or_render(result, output: Path, settings, row, previous, current_id, changed) -> str:
+# One return per reason, in the order the reasons are checked.
+def _keep_or_render(result, output: Path, settings, row, previous, current_id, changed) -> str:  # noqa: PLR0911
     if not output.exists():
         return "new"
     if settings.force:
@@ -203,7 +212,7 @@ def resume_summary(results: Sequence[TrackResult]) -> str | None:
     redone = [r for r in results if r.status == "pending" and r.reason != "new"]
     if not kept and not redone:
         return None
-    reasons: dict[str, int] = {}
+    reasons: dict[str | None, int] = {}
     for result in redone:
         reasons[result.reason] = reasons.get(result.reason, 0) + 1
     why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())

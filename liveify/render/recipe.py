@@ -143,7 +143,7 @@ def describe_chain(preset, model: ModelChoice, *, target_lufs: float, ceiling_db
     lines = [
         f"recipe per track: {preset.lead_in_s:g} s crowd lead-in, the song, {preset.tail_s:g} s tail"
     ]
-    stages = []
+    stages: list[tuple[str, dict, str]] = []
     if model.path is not None:
         stages.append(("model", {"file": model.path.name}, "band: the song alone"))
     stages.append(("PA", preset.pa, "band: the song alone"))

@@ -62,7 +62,7 @@ class LiveifyDataModule(pl.LightningDataModule):
     >>> trainer.fit(module, datamodule=datamodule)  # doctest: +SKIP
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the data options of `liveify train`, one keyword each
         self,
         studio_dir: str | os.PathLike | None = None,
         live_dir: str | os.PathLike | None = None,

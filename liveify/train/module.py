@@ -37,7 +37,7 @@ class LiveifyLightningModule(pl.LightningModule):
     >>> trainer.fit(module, datamodule=LiveifyDataModule(...))  # doctest: +SKIP
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  Lightning saves these keywords as the run's hyperparameters
         self,
         model_config: ModelConfig | dict,
         mel_config: MelConfig | dict,

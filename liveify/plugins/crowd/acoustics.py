@@ -136,9 +136,11 @@ def resonance(frequency_hz: np.ndarray, centre_hz: float, quality: float) -> np.
 
 def clap_spectrum(frequency_hz: np.ndarray) -> np.ndarray:
     """Average power spectrum of one clap over the hand configurations (unnormalised)."""
-    return sum(
-        share * resonance(frequency_hz, centre, quality) * quality / centre
-        for centre, quality, share in HAND_CONFIGURATIONS
+    return np.asarray(
+        sum(
+            share * resonance(frequency_hz, centre, quality) * quality / centre
+            for centre, quality, share in HAND_CONFIGURATIONS
+        )
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from liveify.plugins.crowd.sources import (
     voice_duration_s,
 )
 
+if TYPE_CHECKING:  # the stage imports this module
+    from liveify.plugins.crowd.stage import Crowd
+
 CLAP_STREAM, VOICE_STREAM, WHISTLE_STREAM, BEAT_STREAM = 2, 3, 4, 5
 MAX_JITTER_S = 0.06
 RENDERED_VOICES_HZ = 3.0  # at most this many single voices a second; the rest is the roar
@@ -42,7 +46,7 @@ VOICES_AMONG, WHISTLES_AMONG = 200, 1000  # single voices stand out nearby; whis
 class Block:
     """One call's worth of crowd: what every placement step needs, in one place."""
 
-    crowd: object  # the Crowd stage: parameters, seed, cues, random-number cache
+    crowd: Crowd  # the stage: parameters, seed, cues, random-number cache
     start: int  # absolute sample positions of the block
     stop: int
     sample_rate: float

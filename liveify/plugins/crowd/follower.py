@@ -47,21 +47,20 @@ class Plan:
 def plan_reactions(features: TrackFeatures, offset_s: float, *, seed: int) -> Plan:
     """The crowd's plan for a track whose analysis is `features`, starting `offset_s` into the
     stream."""
-    if features.playing_level_db is None:
-        return Plan()
+    playing_db, start_s = features.playing_level_db, features.start_s
+    end_s, last_sound_s = features.end_s, features.last_sound_s
+    if playing_db is None or start_s is None or end_s is None or last_sound_s is None:
+        return Plan()  # silence: all four are None
     powers = 10.0 ** (features.level_db / 10.0)
     step_s = features.level_step_s
-    cheers = [(offset_s + features.start_s, 0.8)]
-    cheers += [
-        (offset_s + t, 0.6)
-        for t in _returns_after_quiet_s(powers, step_s, features.playing_level_db)
-    ]
-    last = slice(max(0, int((features.end_s - 3.0) / step_s)), max(1, int(features.end_s / step_s)))
+    cheers = [(offset_s + start_s, 0.8)]
+    cheers += [(offset_s + t, 0.6) for t in _returns_after_quiet_s(powers, step_s, playing_db)]
+    last = slice(max(0, int((end_s - 3.0) / step_s)), max(1, int(end_s / step_s)))
     ending_db = 10.0 * math.log10(max(float(powers[last].mean()), 1e-12))
-    ending = float(np.clip((ending_db - features.playing_level_db + 9.0) / 9.0, 0.3, 1.0))
+    ending = float(np.clip((ending_db - playing_db + 9.0) / 9.0, 0.3, 1.0))
     return Plan(
-        song_end_s=offset_s + features.end_s,
-        sound_end_s=offset_s + features.last_sound_s,
+        song_end_s=offset_s + end_s,
+        sound_end_s=offset_s + last_sound_s,
         ending=ending,
         cheers=tuple(cheers),
         beat_times_s=features.beat_times_s + offset_s,

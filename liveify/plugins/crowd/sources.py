@@ -238,6 +238,7 @@ def render_voice(
     x = synthesis.progress
     base_hz = rng.uniform(160.0, 280.0) * (1.6 if rng.random() < 0.45 else 1.0)
     glide = rng.uniform(0.2, 0.6)
+    contour: np.ndarray | float
     if name == "woo":
         contour = 1.0 + glide * np.sin(0.5 * np.pi * np.minimum(x / 0.4, 1.0)) - 0.25 * glide * x**4
     elif name == "yeah":

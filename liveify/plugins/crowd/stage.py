@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from os import PathLike
+from typing import Any
 
 import numpy as np
 
@@ -112,13 +113,14 @@ class Crowd(Stage):
         **parameters,
     ):  # `args` and `parameters` are the parameters above (see Stage.__init__)
         self._banks: dict[float, Bank] = {}
-        self._cache: dict[tuple, object] = {}
+        self._cache: dict[tuple, Any] = {}  # arrays and dicts of drawn material
         self._track: tuple[TrackFeatures, float] | None = None
         self._plan: Plan | None = None
         self._people: dict | None = None
         self.music_level_db = music_level_db
         self.beat_times_s = beat_times_s
         self.cue_file = cues
+        self._midi_beats_s: np.ndarray | None
         self.cues, self._midi_beats_s = read_cues(cues) if cues is not None else ([], None)
         self._follower = MusicFollower()
         super().__init__(*args, **parameters)

@@ -37,9 +37,9 @@ class LiveModel(Stage):
     context windows, and the predicted live mel is applied back to the source audio at its own
     rate, length and channel count, within bounds that keep it from harming the music.
 
-        >>> live = LiveModel("model.onnx", strength=0.7)            # doctest: +SKIP
+        >>> live = LiveModel("model.onnx", strength=0.7)
         >>> out = live(audio, 44100)                                # whole track, aligned
-        >>> board = liveify.Chain([live, liveify.VenueReverb(rt60_s=2.0)])  # doctest: +SKIP
+        >>> board = liveify.Chain([live, liveify.VenueReverb(rt60_s=2.0)])
 
     Parameters
     ----------
@@ -72,7 +72,7 @@ class LiveModel(Stage):
     returns the aligned result. Memory is bounded by the latency, not by the track length.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  one keyword per stage parameter, as pedalboard's plugins take them
         self,
         path: str | os.PathLike,
         device: str = "auto",
