@@ -8,8 +8,12 @@ stays fast and never pulls in torch.
 """
 
 import importlib
+import logging
 
 __version__ = "0.1.0"
+
+# A library stays silent until its program configures logging (the CLI does, in liveify.cli.app).
+logging.getLogger("liveify").addHandler(logging.NullHandler())
 
 _LAZY_EXPORTS = {
     "Chain": "liveify.plugins.chain",

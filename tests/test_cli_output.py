@@ -133,3 +133,30 @@ def test_auto_on_the_cpu_build_of_onnx_runtime_says_so_without_a_warning(
     assert result.exit_code == 0, result.output
     assert "no CUDA provider in this ONNX Runtime; running on the CPU" in result.stderr
     assert "warning" not in result.stderr
+
+
+def test_the_library_is_silent_until_its_program_configures_logging(tmp_path, write_track):
+    import subprocess
+    import sys
+
+    album = tmp_path / "album"
+    for number in (1, 2):
+        write_track(f"{number} Song.wav", seconds=1.5, folder=album, seed=number)
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from liveify.presets import load_preset\n"
+        "from liveify.render import RenderSettings, collect_tracks, render_album\n"
+        "settings = RenderSettings(preset=load_preset('club'), output_dir=Path(sys.argv[2]),"
+        " progress=False, target_lufs=-5.0)\n"  # hot: the limiter warns about both tracks
+        "render_album(collect_tracks([sys.argv[1]]).tracks, settings)\n"
+    )
+    run = [sys.executable, "-c", script, str(album), str(tmp_path / "out")]
+    silent = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert silent.stderr == "" and silent.stdout == ""
+    configure = "import logging; logging.basicConfig(level=logging.DEBUG)\n"
+    configured = subprocess.run(
+        [sys.executable, "-c", configure + script, str(album), str(tmp_path / "out2")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "DEBUG:liveify.render.album:rendered" in configured.stderr
+    assert configured.stderr.count("WARNING:liveify.render.album:") == 2

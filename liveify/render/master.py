@@ -181,7 +181,7 @@ def _loudness_per_db(tried: list[tuple[float, float]]) -> float:
 def heavy_limiting_warnings(rendered: Sequence[TrackResult]) -> list[str]:
     """One line per track whose limiter had to work hard, naming it."""
     return [
-        f"warning: {result.input}: the limiter took up to {result.max_gain_reduction_db:.1f} dB "
+        f"{result.input}: the limiter took up to {result.max_gain_reduction_db:.1f} dB "
         "off its peaks (a much hotter master than the rest, or a high --target-lufs)"
         for result in rendered
         if (result.max_gain_reduction_db or 0.0) > HEAVY_LIMITING_DB
