@@ -115,8 +115,9 @@ def exit_on_error(error: LiveifyError):
     sys.exit(error.exit_code)
 
 
-class LiveifyCommand(click.Command):
-    """A subcommand with -v/-q, whose LiveifyErrors print as one line (tracebacks with -v)."""
+class _LiveifyBehaviour:
+    """What every Liveify command and group adds to click's: -v/-q, and LiveifyErrors printed as
+    one line (tracebacks with -v) with their exit status."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -129,20 +130,14 @@ class LiveifyCommand(click.Command):
             exit_on_error(error)
 
 
-class LiveifyGroup(click.Group):
-    """A group whose commands and subgroups are Liveify commands (see `LiveifyCommand`)."""
+class LiveifyCommand(_LiveifyBehaviour, click.Command):
+    """A Liveify subcommand (see `_LiveifyBehaviour`)."""
+
+
+class LiveifyGroup(_LiveifyBehaviour, click.Group):
+    """A group whose commands and subgroups are Liveify commands."""
 
     command_class = LiveifyCommand
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.params.extend(_verbosity_options())
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except LiveifyError as error:
-            exit_on_error(error)
 
 
 LiveifyGroup.group_class = LiveifyGroup
