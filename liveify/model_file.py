@@ -107,6 +107,21 @@ _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
 
 
+#: Device auto on the CPU build of ONNX Runtime.
+NO_CUDA_NOTICE = "device auto: no CUDA provider in this ONNX Runtime; running on the CPU"
+
+
+def known_without_session(device: str) -> tuple[str, str | None] | None:
+    """(provider, notice) where `device` settles on the CPU without opening a session (`cpu`, or
+    `auto` on the CPU build of ONNX Runtime); None where only a session can tell (CUDA)."""
+    kind, _ = parse_device(device)
+    if kind == "cpu":
+        return _CPU, None
+    if kind == "auto" and not cuda_provider_installed():
+        return _CPU, NO_CUDA_NOTICE
+    return None
+
+
 def parse_device(device: str) -> tuple[str, int]:
     """`"auto"`, `"cpu"`, `"cuda"` or `"cuda:N"` -> (kind, CUDA device index)."""
     text = str(device).strip().lower()
@@ -160,8 +175,7 @@ def open_session(
             "device 'auto' or 'cpu'"
         )
     if kind == "auto" and _CUDA not in available:
-        notice = "device auto: no CUDA provider in this ONNX Runtime; running on the CPU"
-        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), notice)
+        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), NO_CUDA_NOTICE)
     try:
         session, provider = _session(onnxruntime, path, gpu, intra_op_threads)
     except ModelFileError:

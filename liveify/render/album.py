@@ -274,14 +274,19 @@ def render_album(
 
 
 def _settle_device(settings: RenderSettings, model: ModelChoice) -> RenderSettings:
-    """Open the model once on the asked device, before any track: an explicit CUDA request that
-    cannot run fails here, `auto` says in one line where it runs instead, and every track's
-    stage then goes straight to the provider found (`settings.model_provider`)."""
+    """Settle the model's device once, before any track (opening a session only where CUDA is
+    involved): an explicit CUDA request that cannot run fails here, `auto` says in one line where
+    it runs instead, and every track's stage then goes straight to the provider found
+    (`settings.model_provider`)."""
     if model.path is None:
         return settings
-    from liveify.model_file import log_device, open_session
+    from liveify.model_file import known_without_session, log_device, open_session
 
-    _, provider, notice = open_session(model.path, settings.device, intra_op_threads=1)
+    known = known_without_session(settings.device)
+    if known is None:  # CUDA asked for or available: only a session shows whether it starts
+        _, provider, notice = open_session(model.path, settings.device, intra_op_threads=1)
+    else:
+        provider, notice = known
     log_device(logger, provider, notice)
     device = "cpu" if provider == "CPUExecutionProvider" else settings.device
     return dataclasses.replace(settings, device=device, model_provider=provider)
