@@ -164,18 +164,17 @@ def open_session(
                 f"ONNX Runtime providers {unknown} are not available here (available: {available})"
             )
         return (*_session(onnxruntime, path, list(providers), intra_op_threads), None)
+    known = known_without_session(device)
+    if known is not None:  # the CPU, without trying CUDA
+        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), known[1])
     kind, index = parse_device(device)
     gpu = [(_CUDA, {"device_id": index}), _CPU]
-    if kind == "cpu":
-        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), None)
     if kind == "cuda" and _CUDA not in available:
         raise DeviceError(
             f"device {device!r}: this ONNX Runtime has no CUDA provider (it has "
             f"{', '.join(available)}); pip install 'liveify[gpu]' (onnxruntime-gpu), or use "
             "device 'auto' or 'cpu'"
         )
-    if kind == "auto" and _CUDA not in available:
-        return (*_session(onnxruntime, path, [_CPU], intra_op_threads), NO_CUDA_NOTICE)
     try:
         session, provider = _session(onnxruntime, path, gpu, intra_op_threads)
     except ModelFileError:
